@@ -1,0 +1,54 @@
+"""The normalised alert every source turns its payload into."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Source = Literal["alertmanager", "icinga", "zabbix"]
+Status = Literal["firing", "resolved"]
+# problem and recovery drive assessments; the rest are recorded on the incident
+Event = Literal["problem", "recovery", "acknowledgement", "downtime", "flapping", "custom", "update"]
+
+OPEN_ENDED = "0001-01-01T00:00:00Z"  # Alertmanager's zero time: the alert has not ended
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Alert(BaseModel):
+    """One alert about one host, whatever sent it.
+
+    `key` is the idempotency key (the same delivery twice has the same key); `identity` names what the
+    alert is about, the same for its firing and its resolve.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Source
+    key: str
+    identity: str
+    host: str
+    server: str | None = None
+    status: Status
+    event: Event = "problem"
+    name: str
+    summary: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None  # None: still open (Alertmanager's 0001-01-01T00:00:00Z)
+    received_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def drives_assessment(self) -> bool:
+        return self.event in ("problem", "recovery")
+
+
+def digest(*parts: object) -> str:
+    """A short stable hash for keys built from untrusted text."""
+    h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8", "replace"))
+    return h.hexdigest()[:24]

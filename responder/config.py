@@ -1,0 +1,308 @@
+"""responder.yaml as typed models: `${VAR}` substitution, durations, paths, and the inventory.
+
+Configuration is the one piece of global state: a process loads it once (`load` or `current`) and
+hands the typed `Config` to whatever needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from responder.errors import ConfigError, pydantic_problems
+from responder.inventory import Inventory, load_inventory_data
+
+DEFAULT_CONFIG = "responder.yaml"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `10s`, `500ms`, `30m`, `2h`, `1d` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 10s, 5m or 2h")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(f"expected a duration like 10s, 5m or 2h, got {value!r}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthConfig(_Model):
+    tokens: list[str] = Field(default_factory=list)
+
+    @field_validator("tokens")
+    @classmethod
+    def _no_blank(cls, tokens: list[str]) -> list[str]:
+        if any(not t.strip() for t in tokens):
+            raise ValueError("a token cannot be empty (is its environment variable set?)")
+        return tokens
+
+
+class IncidentsConfig(_Model):
+    group_wait: Duration = 10.0
+    threshold: float = Field(10.0, ge=0, le=100, description="percent of a client's servers")
+    cooldown: Duration = 1800.0
+    recheck_delay: Duration = 0.0
+
+
+class ProbeConfig(_Model):
+    timeout: Duration = 5.0
+    retries: int = Field(1, ge=0, le=10)
+    concurrency: int = Field(200, ge=1, le=10000)
+    user_agent: str = "Responder probe"
+    ca_file: str | None = None  # extra CA bundle for services behind an internal CA
+
+
+class SshConfig(_Model):
+    username: str | None = None
+    client_keys: list[str] = Field(default_factory=list)
+    known_hosts: str | None = "~/.ssh/known_hosts"
+    agent: bool = True
+    timeout: Duration = 5.0
+    command_timeout: Duration = 10.0
+    lines: int = Field(50, ge=1, le=100000)
+    max_bytes: int = Field(256 * 1024, ge=1024)
+    concurrency: int = Field(50, ge=1, le=2000)
+    jump_host: str | None = None
+
+
+class EmailConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    sender: str = "responder@localhost"
+    to: list[str] = Field(default_factory=list)
+    timeout: Duration = 10.0
+    verify_tls: bool = True
+
+
+class TeamsConfig(_Model):
+    url: str
+
+
+class SlackConfig(_Model):
+    url: str
+    plain: bool = False
+
+
+class TelegramConfig(_Model):
+    token: str
+    chat_id: str | int
+    api_url: str = "https://api.telegram.org"
+
+
+class ChatConfig(_Model):
+    teams: TeamsConfig | None = None
+    slack: SlackConfig | None = None
+    telegram: TelegramConfig | None = None
+
+
+Channel = Literal["email", "teams", "slack", "telegram"]
+
+
+def _email_only() -> list[Channel]:
+    return ["email"]
+
+
+class RoutesConfig(_Model):
+    critical: list[Channel] = Field(default_factory=_email_only)
+    degraded: list[Channel] = Field(default_factory=_email_only)
+    ok: list[Channel] = Field(default_factory=_email_only)
+
+    def for_severity(self, severity: str) -> list[Channel]:
+        return list(getattr(self, severity, []))
+
+
+class ReportConfig(_Model):
+    language: Literal["en", "ru"] = "en"
+    templates: str | None = None
+
+
+class LimitsConfig(_Model):
+    max_body: int = Field(1024 * 1024, ge=1024)
+
+
+class Config(_Model):
+    redis_url: str | None = None
+    listen: str = "127.0.0.1:8080"
+    public_url: str | None = None
+    state_dir: str = "./var"
+    inventory: Inventory
+    auth: AuthConfig = AuthConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
+    probe: ProbeConfig = ProbeConfig()
+    ssh: SshConfig = SshConfig()
+    email: EmailConfig | None = None
+    chat: ChatConfig = ChatConfig()
+    routes: RoutesConfig = RoutesConfig()
+    report: ReportConfig = ReportConfig()
+    limits: LimitsConfig = LimitsConfig()
+    source_path: str | None = None
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach the web pages; links in messages start here."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host, port = self.listen_host_port
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{port}"
+
+    def incident_url(self, incident_id: str) -> str:
+        return f"{self.base_url}/incidents/{incident_id}"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        _host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+
+def substitute_env(node: Any, path: str = "", problems: list[str] | None = None) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string; a missing variable is a problem."""
+    problems = problems if problems is not None else []
+    if isinstance(node, dict):
+        return {k: substitute_env(v, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [substitute_env(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            value = os.environ.get(name)
+            if value is None:
+                if default is not None:
+                    return default
+                problems.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return value
+
+        return _ENV_REF.sub(repl, node)
+    return node
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(["file not found"], str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"cannot read: {exc}"], str(path)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}not valid YAML ({problem})"], str(path)) from None
+
+
+def resolve_path(value: str, base: Path) -> str:
+    p = Path(os.path.expanduser(value))
+    return str(p if p.is_absolute() else (base / p))
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """`--config FILE`, else `$RESPONDER_CONFIG`, else `./responder.yaml`."""
+    return Path(explicit or os.environ.get("RESPONDER_CONFIG") or DEFAULT_CONFIG)
+
+
+def load(path: str | Path | None = None) -> Config:
+    """Load and validate responder.yaml (and its inventory); raises ConfigError listing every problem."""
+    cfg_path = config_path(str(path) if path else None)
+    data = read_yaml(cfg_path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(["the top level must be a mapping of settings"], str(cfg_path))
+    return from_data(data, base=cfg_path.resolve().parent, source=str(cfg_path))
+
+
+def from_data(data: dict[str, Any], base: Path, source: str | None = None) -> Config:
+    problems: list[str] = []
+    data = substitute_env(data, problems=problems)
+    inventory_source = source
+    raw_inventory = data.get("inventory")
+    if raw_inventory is None:
+        problems.append("inventory: missing (a file name, or the inventory inline)")
+        raise ConfigError(problems, source)
+    if isinstance(raw_inventory, str):
+        inv_path = Path(resolve_path(raw_inventory, base))
+        inventory_source = str(inv_path)
+        try:
+            raw_inventory = read_yaml(inv_path)
+        except ConfigError as exc:
+            raise ConfigError([f"inventory: {p}" for p in exc.problems], exc.source) from None
+        inv_problems: list[str] = []
+        raw_inventory = substitute_env(raw_inventory or {}, problems=inv_problems)
+        if inv_problems:
+            raise ConfigError(inv_problems, inventory_source)
+    if problems:
+        raise ConfigError(problems, source)
+    inventory = load_inventory_data(raw_inventory, source=inventory_source)
+
+    data = dict(data)
+    data["inventory"] = inventory
+    data["state_dir"] = resolve_path(str(data.get("state_dir", "./var")), base)
+    data["source_path"] = source
+    report = data.get("report")
+    if isinstance(report, dict) and report.get("templates"):
+        data["report"] = {**report, "templates": resolve_path(str(report["templates"]), base)}
+    ssh = data.get("ssh")
+    if isinstance(ssh, dict):
+        ssh = dict(ssh)
+        if ssh.get("known_hosts"):
+            ssh["known_hosts"] = resolve_path(str(ssh["known_hosts"]), base)
+        if isinstance(ssh.get("client_keys"), list):
+            ssh["client_keys"] = [resolve_path(str(k), base) for k in ssh["client_keys"]]
+        data["ssh"] = ssh
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(pydantic_problems(exc), source) from None
+
+
+_current: Config | None = None
+
+
+def current() -> Config:
+    """The process's configuration, loaded once from `$RESPONDER_CONFIG` (RQ jobs call this)."""
+    global _current
+    if _current is None:
+        _current = load()
+    return _current
+
+
+def set_current(config: Config) -> None:
+    """Install an already loaded config as the process's own (the CLI does this after --config)."""
+    global _current
+    _current = config

@@ -1,0 +1,235 @@
+"""Grouping alerts into incidents, and the single-flight lifecycle of their assessments.
+
+Rules:
+- every alert that arrives while an incident is gathering (its first `group_wait`) joins it: a storm
+  is one event to a person;
+- a client belongs to at most one open incident; a later alert touching it joins that incident and
+  asks for a re-assessment;
+- at most one assessment of an incident is queued or running; changes that arrive meanwhile mark it
+  dirty and coalesce into the next one.
+
+Intake stores alerts and schedules work in one MULTI/EXEC, under a short lock, before the sender is
+acknowledged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from responder.alerts import Alert, utcnow
+from responder.config import Config
+from responder.incident import Incident, new_id
+from responder.inventory import Inventory
+from responder.sources import Batch
+from responder.store import ALERT_INDEX_TTL, DELIVERY_TTL, Store, text
+from responder.verdict import ClientVerdict, worst
+
+UNMAPPED = "_unmapped"  # the pointer an incident of unmapped alerts only is found by
+
+# (pipe, incident_id, generation, when) -> None: puts the assessment job on the queue
+Scheduler = Callable[[Any, str, int, datetime], None]
+
+
+@dataclass
+class Accepted:
+    accepted: int
+    duplicates: int
+    incidents: list[str] = field(default_factory=list)
+
+
+def map_alerts(alerts: list[Alert], inventory: Inventory) -> list[Alert]:
+    """Fill in `server` for every alert whose host the inventory knows."""
+    return [a.model_copy(update={"server": inventory.server_for(a.host) if a.host else None}) for a in alerts]
+
+
+def new_incident(now: datetime) -> Incident:
+    return Incident(id=new_id(now), opened_at=now, updated_at=now)
+
+
+def request_assessment(incident: Incident, when: datetime, pipe: Any, schedule: Scheduler) -> None:
+    """Single-flight: queue one assessment, or mark the running one dirty so another follows."""
+    if incident.running:
+        incident.dirty = True
+        return
+    if incident.pending:
+        return
+    incident.generation += 1
+    incident.pending = True
+    incident.due_at = when
+    schedule(pipe, incident.id, incident.generation, when)
+
+
+class Intake:
+    """Accepts a batch of alerts: stores it, groups it, schedules assessments."""
+
+    def __init__(self, store: Store, config: Config, schedule: Scheduler) -> None:
+        self.store = store
+        self.config = config
+        self.schedule = schedule
+
+    def accept(self, batch: Batch, body: bytes, meta: dict[str, Any] | None = None) -> Accepted:
+        alerts = map_alerts(batch.alerts, self.config.inventory)
+        inv = self.config.inventory
+        wait = timedelta(seconds=self.config.incidents.group_wait)
+        with self.store.guard(), self.store.locked():
+            now = utcnow()
+            known = self.store.known_alert_keys([a.key for a in alerts])
+            fresh = [a for a in alerts if a.key not in known]
+            dup_incidents = {i for ids in known.values() for i in ids}
+            touched: dict[str, Incident] = {}
+
+            def load(iid: str) -> Incident | None:
+                if iid not in touched:
+                    found = self.store.get_incident(iid)
+                    if found is None:
+                        return None
+                    touched[iid] = found
+                return touched[iid]
+
+            gathering: Incident | None = None
+            gid = self.store.r.get(self.store.key("gathering"))
+            if gid:
+                gathering = load(text(gid))
+                if gathering and (gathering.status != "open" or gathering.opened_at + wait <= now):
+                    gathering = None
+            pointers: dict[str, str] = {}
+            alert_targets: dict[str, list[str]] = {}
+            for alert in fresh:
+                clients = list(inv.affected_by(alert.server)) if alert.server else []
+                keyed = clients or [UNMAPPED]
+                found = self.store.open_incidents_of([c for c in keyed if c not in pointers])
+                pointers.update(found)
+                targets: list[Incident] = []
+                homeless = []
+                for c in keyed:
+                    inc = load(pointers[c]) if c in pointers else None
+                    if inc is not None and inc.status != "resolved":
+                        if inc not in targets:
+                            targets.append(inc)
+                    else:
+                        homeless.append(c)
+                if homeless:
+                    if gathering is None:
+                        gathering = new_incident(now)
+                        touched[gathering.id] = gathering
+                    if gathering not in targets:
+                        targets.append(gathering)
+                    for c in homeless:
+                        pointers[c] = gathering.id
+                        if c != UNMAPPED and c not in gathering.affected:
+                            gathering.affected.append(c)
+                for inc in targets:
+                    inc.add_alert(alert)
+                    for c in clients:
+                        if pointers.get(c) == inc.id and c not in inc.affected:
+                            inc.affected.append(c)
+                    if batch.truncated:
+                        inc.truncated = max(inc.truncated, batch.truncated)
+                    for w in batch.warnings:
+                        if w not in inc.notes:
+                            inc.notes.append(w)
+                alert_targets[alert.key] = [inc.id for inc in targets]
+
+            with self.store.transaction() as pipe:
+                for inc in touched.values():
+                    if not any(alert.key in alert_targets and inc.id in alert_targets[alert.key]
+                               and alert.drives_assessment for alert in fresh):
+                        continue
+                    first = inc.assessed_generation == 0 and not inc.running
+                    when = inc.opened_at + wait if first else now + wait
+                    request_assessment(inc, max(when, now), pipe, self.schedule)
+                for inc in touched.values():
+                    self.store.put_incident(pipe, inc)
+                for c, iid in pointers.items():
+                    pipe.set(self.store.key("open", c), iid)
+                if gathering is not None and gathering.id in touched:
+                    ttl_ms = max(1, int(((gathering.opened_at + wait) - now).total_seconds() * 1000))
+                    pipe.set(self.store.key("gathering"), gathering.id, px=ttl_ms)
+                for key, ids in alert_targets.items():
+                    pipe.set(self.store.key("alert", key), ",".join(ids), ex=ALERT_INDEX_TTL)
+                did = f"{now:%Y%m%d%H%M%S%f}-{batch.source}"
+                pipe.set(self.store.key("delivery", did), json.dumps({
+                    "source": batch.source, "received_at": now.isoformat(), **(meta or {}),
+                    "alerts": [a.key for a in alerts], "body": body.decode("utf-8", "replace"),
+                }), ex=DELIVERY_TTL)
+        ids = sorted({i for ids in alert_targets.values() for i in ids} | dup_incidents)
+        return Accepted(accepted=len(fresh), duplicates=len(alerts) - len(fresh), incidents=ids)
+
+
+def begin_assessment(store: Store, incident_id: str, generation: int) -> Incident | None:
+    """Mark the assessment running; None when a newer generation supersedes this job."""
+    with store.guard(), store.locked():
+        inc = store.get_incident(incident_id)
+        if inc is None or generation < inc.generation:
+            return None
+        inc.pending = False
+        inc.running = True
+        with store.transaction() as pipe:
+            store.put_incident(pipe, inc)
+        return inc
+
+
+def state_of(incident: Incident) -> str:
+    """A signature of what a person would be told: it changes when the verdict changes."""
+    parts: list[str] = [incident.status, incident.severity or ""]
+    for c in sorted(incident.clients, key=lambda c: c.client):
+        failing = sorted(f"{s.service}@{k.server}" for s in c.services for k in s.checks if not k.ok)
+        parts.append(f"{c.client}={c.severity}:{','.join(failing)}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def notification_due(incident: Incident, config: Config, now: datetime) -> str | None:
+    """The state to notify, or None: unchanged within the cooldown, or held back by maintenance."""
+    if incident.quiet:
+        return None
+    state = state_of(incident)
+    recent = incident.last_notified_at is not None and \
+        now - incident.last_notified_at < timedelta(seconds=config.incidents.cooldown)
+    return None if incident.last_state == state and recent else state
+
+
+# (pipe, incident_id, state) -> None: puts the notify job on the queue
+Notifier = Callable[[Any, str, str], None]
+
+
+def finish_assessment(store: Store, config: Config, incident_id: str, generation: int,
+                      clients: list[ClientVerdict], schedule: Scheduler, notify: Notifier) -> Incident:
+    """Apply a finished assessment to the freshest copy of the incident; settle its status; queue the
+    next assessment if alerts arrived while it ran, and the notification if the verdict changed."""
+    with store.guard(), store.locked():
+        inc = store.get_incident(incident_id)
+        if inc is None:
+            raise LookupError(f"incident {incident_id} vanished")
+        now = utcnow()
+        inc.clients = clients
+        inc.severity = worst(c.severity for c in clients)
+        inc.running = False
+        inc.assessed_generation = generation
+        inc.assessed_at = now
+        inc.updated_at = now
+        with store.transaction() as pipe:
+            if inc.dirty:
+                inc.dirty = False
+                request_assessment(inc, now + timedelta(seconds=config.incidents.group_wait), pipe, schedule)
+                inc.status = "assessed"
+            elif inc.all_resolved and inc.severity == "ok":
+                inc.status = "resolved"
+                inc.resolved_at = now
+                mine = [c for c, iid in store.open_incidents_of([*inc.affected, UNMAPPED]).items()
+                        if iid == inc.id]
+                for c in mine:
+                    pipe.delete(store.key("open", c))
+            else:
+                inc.status = "assessed"
+            state = notification_due(inc, config, now)
+            if state is not None:
+                inc.last_state = state
+                inc.last_notified_at = now
+                notify(pipe, inc.id, state)
+            store.put_incident(pipe, inc)
+        return inc

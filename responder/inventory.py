@@ -1,0 +1,377 @@
+"""Clients, servers and services, and the host index that maps an alert's host to them.
+
+A server may carry many clients and a client many servers. Every lookup is a dict hit, so mapping
+an alert costs the same at ten servers as at ten thousand.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from responder.errors import ConfigError, pydantic_problems
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Expect(_Model):
+    """What a passing answer looks like. No status list means any 2xx or 3xx."""
+
+    status: list[int] = Field(default_factory=list)
+    body_contains: str | None = None
+    max_ms: float | None = Field(None, gt=0)
+
+    def status_ok(self, status: int) -> bool:
+        return status in self.status if self.status else 200 <= status < 400
+
+
+class ServiceSpec(_Model):
+    url: str
+    expect: Expect = Expect()
+    verify_tls: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        parts = urlsplit(url.replace("{address}", "address.invalid").replace("{server}", "server.invalid"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+        return url
+
+
+class ServerSsh(_Model):
+    port: int = Field(22, ge=1, le=65535)
+    username: str | None = None
+    host: str | None = None
+    known_hosts: str | None = None
+    insecure_skip_host_key_check: bool = False
+
+
+class Server(_Model):
+    address: str
+    aliases: list[str] = Field(default_factory=list)
+    ssh: ServerSsh = ServerSsh()
+    logs: list[str] = Field(default_factory=list)
+    log_filter: str | None = None
+    role: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, address: str) -> str:
+        if not address.strip():
+            raise ValueError("an address cannot be empty")
+        return address.strip()
+
+
+class Contacts(_Model):
+    email: list[str] = Field(default_factory=list)
+    teams: str | None = None
+    slack: str | None = None
+    telegram: str | int | None = None
+
+
+class ClientService(_Model):
+    """One service of a client: a catalogue name, optionally with its own url/expect."""
+
+    name: str
+    url: str | None = None
+    expect: Expect | None = None
+    verify_tls: bool | None = None
+
+
+class Client(_Model):
+    servers: list[str] = Field(default_factory=list)
+    services: list[ClientService] = Field(default_factory=list)
+    contacts: Contacts = Contacts()
+    depends_on: list[str] = Field(default_factory=list)
+    vhosts: list[str] = Field(default_factory=list)
+    log_filter: str | None = None
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _services(cls, items: Any) -> Any:
+        """Accept `- reports` and `- shop: {url: ...}` as the spec writes them."""
+        if not isinstance(items, list):
+            return items
+        out: list[Any] = []
+        for item in items:
+            if isinstance(item, str):
+                out.append({"name": item})
+            elif isinstance(item, dict) and len(item) == 1 and "name" not in item:
+                ((name, body),) = item.items()
+                if body is None:
+                    body = {}
+                out.append({"name": name, **body} if isinstance(body, dict) else {"name": name, "url": body})
+            else:
+                out.append(item)
+        return out
+
+
+class MaintenanceWindow(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    client: str | None = None
+    server: str | None = None
+    starts: datetime = Field(alias="from")
+    ends: datetime = Field(alias="to")
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One check: a client's service on one server, with where to connect and what to send."""
+
+    client: str
+    service: str
+    server: str
+    url: str  # what a person reads
+    connect_url: str  # the same URL with the server's address as host
+    host_header: str | None  # the URL's own host, sent as Host (None when the URL names the address)
+    server_hostname: str | None  # TLS SNI
+    expect: Expect
+    verify_tls: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HostMatch:
+    host: str
+    server: str | None
+    clients: tuple[str, ...]
+
+
+def _ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def host_candidates(host: str) -> list[str]:
+    """The keys one alert host may match, most specific first.
+
+    `web-01`, `web-01:9100`, `10.0.0.1:9100`, `[2001:db8::1]:9100`, `https://web-01/health` and
+    `web-01.dc1.example.net` (a short-name fallback) are all understood.
+    """
+    text = host.strip().lower().rstrip(".")
+    if not text:
+        return []
+    out = [text]
+    if "://" in text:
+        try:
+            parsed = urlsplit(text)
+            name = parsed.hostname or ""
+        except ValueError:
+            name = ""
+        if name:
+            out.append(name)
+        text = name
+    elif text.startswith("["):
+        inner, _, _rest = text[1:].partition("]")
+        out.append(inner)
+        text = inner
+    elif text.count(":") == 1:
+        name, _, port = text.partition(":")
+        if port.isdigit():
+            out.append(name)
+            text = name
+    ip = _ip(text)
+    if ip:
+        out.append(ip)
+    elif "." in text:
+        out.append(text.split(".", 1)[0])
+    seen: set[str] = set()
+    return [c for c in out if c and not (c in seen or seen.add(c))]  # type: ignore[func-returns-value]
+
+
+class Inventory(_Model):
+    services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    servers: dict[str, Server] = Field(default_factory=dict)
+    clients: dict[str, Client] = Field(default_factory=dict)
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+
+    _hosts: dict[str, str] = PrivateAttr(default_factory=dict)
+    _short: dict[str, str | None] = PrivateAttr(default_factory=dict)
+    _clients_on: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+    _dependents: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+    _resolved: dict[str, dict[str, ServiceSpec]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, __context: Any) -> None:
+        problems = self._check_references()
+        problems += self._build_host_index()
+        if problems:
+            raise ConfigError(problems)
+        on: dict[str, list[str]] = {}
+        dep: dict[str, list[str]] = {}
+        for cname, client in self.clients.items():
+            for s in client.servers:
+                on.setdefault(s, []).append(cname)
+            for s in client.depends_on:
+                dep.setdefault(s, []).append(cname)
+        self._clients_on = {k: tuple(v) for k, v in on.items()}
+        self._dependents = {k: tuple(v) for k, v in dep.items()}
+
+    # -- validation -------------------------------------------------------------------------------
+
+    def _check_references(self) -> list[str]:
+        problems: list[str] = []
+        for cname, client in self.clients.items():
+            for i, s in enumerate(client.servers):
+                if s not in self.servers:
+                    problems.append(f"clients.{cname}.servers[{i}]: unknown server {s!r}")
+            for i, s in enumerate(client.depends_on):
+                if s not in self.servers:
+                    problems.append(f"clients.{cname}.depends_on[{i}]: unknown server {s!r}")
+            resolved: dict[str, ServiceSpec] = {}
+            for i, svc in enumerate(client.services):
+                where = f"clients.{cname}.services[{i}]"
+                if svc.name in resolved:
+                    problems.append(f"{where}: service {svc.name!r} is listed twice")
+                    continue
+                base = self.services.get(svc.name)
+                if base is None and svc.url is None:
+                    problems.append(f"{where}: unknown service {svc.name!r} (not in the catalogue and no url)")
+                    continue
+                try:
+                    spec = ServiceSpec(
+                        url=svc.url or (base.url if base else ""),
+                        expect=svc.expect or (base.expect if base else Expect()),
+                        verify_tls=svc.verify_tls if svc.verify_tls is not None else (
+                            base.verify_tls if base else True),
+                    )
+                except ValidationError as exc:
+                    problems += pydantic_problems(exc, prefix=where)
+                    continue
+                resolved[svc.name] = spec
+            self._resolved[cname] = resolved
+        for i, window in enumerate(self.maintenance):
+            where = f"maintenance[{i}]"
+            if (window.client is None) == (window.server is None):
+                problems.append(f"{where}: name exactly one of client or server")
+            if window.client is not None and window.client not in self.clients:
+                problems.append(f"{where}.client: unknown client {window.client!r}")
+            if window.server is not None and window.server not in self.servers:
+                problems.append(f"{where}.server: unknown server {window.server!r}")
+            if window.ends <= window.starts:
+                problems.append(f"{where}.to: ends before it starts")
+        return problems
+
+    def _build_host_index(self) -> list[str]:
+        problems: list[str] = []
+        hosts: dict[str, str] = {}
+
+        def claim(key: str, server: str, where: str) -> None:
+            owner = hosts.get(key)
+            if owner is not None and owner != server:
+                problems.append(f"{where}: {key!r} already names server {owner!r}")
+            hosts[key] = server
+
+        for name in self.servers:
+            claim(name.lower(), name, f"servers.{name}")
+        for name, server in self.servers.items():
+            addr = server.address.lower()
+            claim(_ip(addr) or addr, name, f"servers.{name}.address")
+            for i, alias in enumerate(server.aliases):
+                a = alias.strip().lower().rstrip(".")
+                claim(_ip(a) or a, name, f"servers.{name}.aliases[{i}]")
+        short: dict[str, str | None] = {}
+        for key, owner in hosts.items():
+            if "." in key and not _ip(key):
+                s = key.split(".", 1)[0]
+                if s not in hosts:
+                    short[s] = owner if short.get(s, owner) == owner else None
+        self._hosts = hosts
+        self._short = short
+        return problems
+
+    # -- lookups ----------------------------------------------------------------------------------
+
+    def server_for(self, host: str) -> str | None:
+        """The server an alert host names, or None when nothing in the inventory matches."""
+        for key in host_candidates(host):
+            found = self._hosts.get(key)
+            if found is not None:
+                return found
+        for key in host_candidates(host):
+            found = self._short.get(key)
+            if found is not None:
+                return found
+        return None
+
+    def clients_on(self, server: str) -> tuple[str, ...]:
+        """Clients whose services run on the server."""
+        return self._clients_on.get(server, ())
+
+    def affected_by(self, server: str) -> tuple[str, ...]:
+        """Clients an alert on this server touches: those on it, and those that depend on it."""
+        on = self._clients_on.get(server, ())
+        dep = self._dependents.get(server, ())
+        return on + tuple(c for c in dep if c not in on) if dep else on
+
+    def lookup(self, host: str) -> HostMatch:
+        server = self.server_for(host)
+        return HostMatch(host=host, server=server, clients=self.affected_by(server) if server else ())
+
+    def services_of(self, client: str) -> dict[str, ServiceSpec]:
+        return self._resolved.get(client, {})
+
+    def clients_with_service(self, service: str) -> list[str]:
+        return [c for c in self.clients if service in self._resolved.get(c, {})]
+
+    def targets(self, client: str, servers: Iterable[str] | None = None,
+                services: Iterable[str] | None = None) -> list[Target]:
+        """Every check for the client: each service on each server (or the subsets given)."""
+        c = self.clients[client]
+        wanted = set(services) if services is not None else None
+        only = set(servers) if servers is not None else None
+        out = []
+        for sname, spec in self._resolved.get(client, {}).items():
+            if wanted is not None and sname not in wanted:
+                continue
+            for server in c.servers:
+                if only is not None and server not in only:
+                    continue
+                out.append(make_target(client, sname, spec, server, self.servers[server]))
+        return out
+
+
+def _bracket(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def make_target(client: str, service: str, spec: ServiceSpec, name: str, server: Server) -> Target:
+    """Fill in the URL for one server: `{address}` in the URL, or connect to the address and keep the
+    URL's own host as Host and TLS SNI (what `curl --resolve` does)."""
+    addr = _bracket(server.address)
+    if "{address}" in spec.url or "{server}" in spec.url:
+        url = spec.url.replace("{address}", addr).replace("{server}", name)
+        return Target(client, service, name, url, url, None, None, spec.expect, spec.verify_tls)
+    parts = urlsplit(spec.url)
+    host = parts.hostname or ""
+    netloc = addr + (f":{parts.port}" if parts.port else "")
+    connect = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    host_header = host + (f":{parts.port}" if parts.port else "")
+    sni = host if parts.scheme == "https" and not _ip(host) else None
+    return Target(client, service, name, spec.url, connect, host_header, sni, spec.expect, spec.verify_tls)
+
+
+def load_inventory_data(data: Any, source: str | None = None) -> Inventory:
+    """Validate an inventory mapping; every problem in one ConfigError, each with its key path."""
+    if not isinstance(data, dict):
+        raise ConfigError(["the inventory must be a mapping with services, servers and clients"], source)
+    data = {k: ({} if v is None and k != "maintenance" else v) for k, v in data.items()}
+    try:
+        return Inventory.model_validate(data)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems, source) from None
+    except ValidationError as exc:
+        raise ConfigError(pydantic_problems(exc), source) from None
+
+

@@ -1,0 +1,147 @@
+"""Everything Redis holds for Responder: deliveries, the alert index, incidents, the notification ledger.
+
+All keys live under one prefix. Writes that must happen together go through one MULTI/EXEC
+pipeline (`Store.transaction`), so an acknowledged alert is either wholly stored or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import LockError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from responder.alerts import utcnow
+from responder.errors import StoreUnavailable
+from responder.incident import Incident
+
+PREFIX = "responder:"
+DELIVERY_TTL = 30 * 86400
+ALERT_INDEX_TTL = 30 * 86400
+
+
+def text(value: Any) -> str:
+    """Redis answers bytes (RQ needs the raw client); we want str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+
+
+class Store:
+    def __init__(self, conn: redis.Redis, prefix: str = PREFIX) -> None:
+        self.r = conn
+        self.p = prefix
+
+    def key(self, *parts: str) -> str:
+        return self.p + ":".join(parts)
+
+    # -- health -----------------------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.r.ping())
+        except RedisError:
+            return False
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn a lost Redis into StoreUnavailable, the one error callers handle."""
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, LockError) as exc:
+            raise StoreUnavailable(f"the store is unavailable: {exc}") from exc
+        except RedisError as exc:
+            if "LOADING" in str(exc) or "MISCONF" in str(exc) or "READONLY" in str(exc):
+                raise StoreUnavailable(f"the store is unavailable: {exc}") from exc
+            raise
+
+    @contextlib.contextmanager
+    def locked(self, name: str = "incidents", timeout: float = 30.0) -> Iterator[None]:
+        """A short cross-process lock around read-modify-write of incidents."""
+        lock = self.r.lock(self.key("lock", name), timeout=timeout, blocking_timeout=15.0)
+        if not lock.acquire():
+            raise StoreUnavailable("the store is busy: could not take the incidents lock in 15 s")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(LockError, RedisError):
+                lock.release()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A MULTI/EXEC pipeline, executed when the block ends without an error.
+
+        It is in MULTI mode from the start, so RQ can queue jobs into it (`pipeline=`) after other
+        commands: everything in the block is stored together or not at all.
+        """
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            yield pipe
+            pipe.execute()
+
+    # -- deliveries and the alert index -------------------------------------------------------------
+
+    def known_alert_keys(self, keys: list[str]) -> dict[str, list[str]]:
+        """For each alert key already stored: the incidents it went to."""
+        if not keys:
+            return {}
+        values = self.r.mget([self.key("alert", k) for k in keys])
+        return {k: text(v).split(",") for k, v in zip(keys, values, strict=True) if v}
+
+    # -- incidents --------------------------------------------------------------------------------
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        raw = self.r.get(self.key("incident", incident_id))
+        return Incident.model_validate_json(raw) if raw else None
+
+    def get_incidents(self, ids: list[str]) -> list[Incident]:
+        if not ids:
+            return []
+        raws = self.r.mget([self.key("incident", i) for i in ids])
+        return [Incident.model_validate_json(r) for r in raws if r]
+
+    def list_incidents(self, limit: int = 50, offset: int = 0) -> list[Incident]:
+        ids = [text(i) for i in self.r.zrevrange(self.key("incidents"), offset, offset + limit - 1)]
+        return self.get_incidents(ids)
+
+    def count_incidents(self) -> int:
+        return int(self.r.zcard(self.key("incidents")))
+
+    def open_incident_of(self, client: str) -> str | None:
+        v = self.r.get(self.key("open", client))
+        return text(v) if v else None
+
+    def open_incidents_of(self, clients: list[str]) -> dict[str, str]:
+        if not clients:
+            return {}
+        values = self.r.mget([self.key("open", c) for c in clients])
+        return {c: text(v) for c, v in zip(clients, values, strict=True) if v}
+
+    def put_incident(self, pipe: Any, incident: Incident) -> None:
+        pipe.set(self.key("incident", incident.id), incident.model_dump_json())
+        pipe.zadd(self.key("incidents"), {incident.id: incident.opened_at.timestamp()})
+
+    # -- the notification ledger --------------------------------------------------------------------
+
+    def claim_message(self, incident_id: str, state: str, channel: str, to: str) -> bool:
+        """Write the idempotency key before sending: only the first claim for a state sends."""
+        k = self.key("sent", incident_id, state, channel, to)
+        return bool(self.r.set(k, "sending", nx=True, ex=30 * 86400))
+
+    def mark_message(self, incident_id: str, state: str, channel: str, to: str, status: str) -> None:
+        self.r.set(self.key("sent", incident_id, state, channel, to), status, ex=30 * 86400)
+
+    def release_message(self, incident_id: str, state: str, channel: str, to: str) -> None:
+        self.r.delete(self.key("sent", incident_id, state, channel, to))
+
+    # -- misc -------------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return utcnow()

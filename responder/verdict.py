@@ -1,0 +1,75 @@
+"""What an assessment produces: checks, per-service and per-client verdicts, evidence, notifications.
+
+These are the models the workers hand back and the web pages, API and messages read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Severity = Literal["critical", "degraded", "ok"]
+RANK: dict[str, int] = {"ok": 0, "degraded": 1, "critical": 2}
+
+
+def worst(severities: Iterable[str]) -> Severity:
+    best: Severity = "ok"
+    for s in severities:
+        if RANK.get(s, 0) > RANK[best]:
+            best = s  # type: ignore[assignment]
+    return best
+
+
+class Check(BaseModel):
+    """One HTTP check of one service on one server."""
+
+    server: str
+    url: str
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    slow: bool = False
+    attempts: int = 1
+
+
+class ServiceVerdict(BaseModel):
+    service: str
+    severity: Severity
+    servers_total: int
+    servers_failing: int
+    servers_slow: int = 0
+    checks: list[Check] = Field(default_factory=list)
+
+
+class LogExcerpt(BaseModel):
+    """Log lines pulled from one server, or why they could not be."""
+
+    server: str
+    path: str | None = None
+    lines: list[str] = Field(default_factory=list)
+    error: str | None = None
+    truncated: bool = False
+
+
+class ClientVerdict(BaseModel):
+    client: str
+    severity: Severity
+    summary: str
+    services: list[ServiceVerdict] = Field(default_factory=list)
+    logs: list[LogExcerpt] = Field(default_factory=list)
+    changes: list[str] = Field(default_factory=list)
+    maintenance: str | None = None
+
+
+class NotificationRecord(BaseModel):
+    channel: str
+    to: str
+    status: Literal["sent", "failed", "skipped"]
+    at: datetime
+    error: str | None = None
+    client: str | None = None  # set when the message carried one client's part only
+    state: str | None = None

@@ -1,0 +1,1 @@
+"""The aiohttp application: hooks, JSON API, pages for people, metrics, health."""

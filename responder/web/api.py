@@ -1,0 +1,50 @@
+"""GET /api/incidents and /api/incidents/{id}: the verdict JSON, newest first."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from responder.errors import StoreUnavailable
+
+
+def parse_limit(raw: str | None, default: int = 50, maximum: int = 1000) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise web.HTTPBadRequest(reason=f"limit must be a whole number from 1 to {maximum}")
+    return int(raw)
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    from responder.web.app import CONTEXT
+
+    store = request.app[CONTEXT].store
+    limit = parse_limit(request.query.get("limit"))
+    try:
+        with store.guard():
+            incidents = await asyncio.get_running_loop().run_in_executor(None, store.list_incidents, limit)
+    except StoreUnavailable:
+        return web.json_response({"error": "the store is unavailable"}, status=503, headers={"Retry-After": "5"})
+    return web.json_response({"incidents": [i.public() for i in incidents]})
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    from responder.web.app import CONTEXT
+
+    store = request.app[CONTEXT].store
+    incident_id = request.match_info["id"]
+    try:
+        with store.guard():
+            incident = await asyncio.get_running_loop().run_in_executor(None, store.get_incident, incident_id)
+    except StoreUnavailable:
+        return web.json_response({"error": "the store is unavailable"}, status=503, headers={"Retry-After": "5"})
+    if incident is None:
+        return web.json_response({"error": f"no incident {incident_id!r}"}, status=404)
+    return web.json_response(incident.public())
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/incidents", list_incidents)
+    app.router.add_get("/api/incidents/{id}", get_incident)

@@ -1,0 +1,87 @@
+"""Fixtures on real parts: a private Redis, fake client sites on loopback, an SMTP server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from responder.store import Store, connect
+from tests.support.fleet import Fleet, free_port
+from tests.support.redis_server import external_url, private_redis
+from tests.support.smtp import Collector, start_smtp
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOADS = Path(__file__).resolve().parent / "payloads"
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = external_url()
+    if url:
+        yield url
+        return
+    with private_redis(tmp_path_factory.mktemp("redis")) as (url, _proc):
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    redis.Redis.from_url(redis_server_url).flushdb()
+    return redis_server_url
+
+
+@pytest.fixture
+def store(redis_url: str) -> Store:
+    return Store(connect(redis_url))
+
+
+@pytest.fixture
+async def fleet() -> AsyncIterator[Fleet]:
+    f = Fleet()
+    yield f
+    await f.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[Collector]:
+    port = free_port()
+    controller, collector = start_smtp(port)
+    collector.port = port  # type: ignore[attr-defined]
+    yield collector
+    controller.stop()
+
+
+def run_responder(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
+                  stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `responder` command in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "responder", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout,
+                          input=stdin.decode() if stdin is not None else None, cwd=ROOT)
+
+
+def run_worker(config: Path, redis_url: str) -> subprocess.CompletedProcess[str]:
+    """Drain the queues with a real worker process (`responder worker --burst`)."""
+    return run_responder("worker", "--burst", "--config", str(config), env={"RESPONDER_REDIS_URL": redis_url})
+
+
+async def run_responder_async(*args: str, env: dict[str, str] | None = None,
+                              stdin: bytes | None = None) -> tuple[int, str, str]:
+    """Like run_responder, but lets this test's event loop (its fake sites) keep serving meanwhile."""
+    import asyncio
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "responder", *args, cwd=ROOT, env={**os.environ, **(env or {})},
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=300)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def run_worker_async(config: Path, redis_url: str) -> tuple[int, str, str]:
+    return await run_responder_async("worker", "--burst", "--config", str(config),
+                                     env={"RESPONDER_REDIS_URL": redis_url})

@@ -1,0 +1,47 @@
+"""A private, real Redis for the test session (or the one REDIS_URL names)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+from responder.queueing import _redis_binary
+
+
+@contextlib.contextmanager
+def private_redis(directory: Path, appendonly: bool = False) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start redis-server on a unix socket in `directory`; yield its URL and process."""
+    directory.mkdir(parents=True, exist_ok=True)
+    sock = directory / "redis.sock"
+    proc = start_redis(directory, appendonly)
+    try:
+        yield f"unix://{sock}", proc
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+
+
+def start_redis(directory: Path, appendonly: bool = False) -> subprocess.Popen[bytes]:
+    sock = directory / "redis.sock"
+    args = [_redis_binary(), "--port", "0", "--unixsocket", str(sock), "--dir", str(directory),
+            "--save", "", "--appendonly", "yes" if appendonly else "no", "--appendfsync", "always"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with contextlib.suppress(redis.RedisError):
+            if redis.Redis(unix_socket_path=str(sock)).ping():
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the test Redis did not start")
+
+
+def external_url() -> str | None:
+    return os.environ.get("REDIS_URL") or None

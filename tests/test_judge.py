@@ -1,0 +1,74 @@
+"""The verdict rules, as plain unit tests."""
+
+from __future__ import annotations
+
+from responder.verdict import Check
+from workers.judge import describe, failing_servers, incident_severity, judge_client, judge_service
+
+
+def checks(*states: str) -> list[Check]:
+    """'ok', 'fail' or 'slow' per server s1, s2, ..."""
+    return [Check(server=f"s{i}", url=f"http://s{i}/", ok=st != "fail", slow=st == "slow",
+                  status=200 if st != "fail" else 503, latency_ms=10.0)
+            for i, st in enumerate(states, 1)]
+
+
+def test_down_on_every_server_is_critical() -> None:
+    v = judge_service("shop", checks("fail", "fail"), threshold=10)
+    assert (v.severity, v.servers_failing, v.servers_total) == ("critical", 2, 2)
+    assert describe(v, 10) == "shop down on all 2 servers"
+
+
+def test_single_server_down_is_critical() -> None:
+    v = judge_service("shop", checks("fail"), threshold=10)
+    assert v.severity == "critical"
+    assert describe(v, 10) == "shop down on its only server"
+
+
+def test_some_servers_failing_at_threshold_is_degraded() -> None:
+    assert judge_service("s", checks("fail", "ok", "ok"), threshold=33).severity == "degraded"
+    assert judge_service("s", checks("fail", *["ok"] * 9), threshold=10).severity == "degraded"
+
+
+def test_failures_under_threshold_are_ok_but_reported() -> None:
+    v = judge_service("s", checks("fail", *["ok"] * 19), threshold=10)
+    assert v.severity == "ok"
+    assert "under the 10% threshold" in describe(v, 10)
+
+
+def test_slow_answers_degrade() -> None:
+    v = judge_service("s", checks("slow", "ok"), threshold=10)
+    assert v.severity == "degraded" and v.servers_slow == 1 and v.servers_failing == 0
+
+
+def test_all_passing_is_ok() -> None:
+    v = judge_service("s", checks("ok", "ok"), threshold=10)
+    assert v.severity == "ok"
+
+
+def test_client_takes_its_worst_service_and_summarises_worst_first() -> None:
+    services = [judge_service("reports", checks("fail", "ok"), 10), judge_service("shop", checks("fail", "fail"), 10),
+                judge_service("blog", checks("ok", "ok"), 10)]
+    c = judge_client("acme", services, 10)
+    assert c.severity == "critical"
+    assert c.summary.startswith("shop down on all 2 servers; reports failing on 1 of 2 servers")
+    assert [s.service for s in c.services] == ["shop", "reports", "blog"]
+    assert failing_servers(c) == ["s1", "s2"]
+
+
+def test_client_all_ok_summary() -> None:
+    services = [judge_service("a", checks("ok", "ok"), 10), judge_service("b", checks("ok", "ok"), 10)]
+    c = judge_client("acme", services, 10)
+    assert (c.severity, c.summary) == ("ok", "all 2 services pass on 2 servers")
+
+
+def test_incident_takes_worst_client() -> None:
+    ok = judge_client("a", [judge_service("x", checks("ok"), 10)], 10)
+    deg = judge_client("b", [judge_service("x", checks("fail", "ok"), 10)], 10)
+    assert incident_severity([ok, deg]) == "degraded"
+    assert incident_severity([]) == "ok"
+
+
+def test_failing_checks_listed_first() -> None:
+    v = judge_service("s", checks("ok", "fail", "ok"), 10)
+    assert [c.ok for c in v.checks] == [False, True, True]

@@ -1,0 +1,90 @@
+"""Alertmanager webhook parsing on the edge cases and real captured deliveries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from responder.errors import PayloadError
+from responder.sources import alertmanager
+from tests.conftest import PAYLOADS
+
+CAPTURED = PAYLOADS / "captured" / "alertmanager"
+
+
+def captured_bodies() -> list[tuple[str, bytes]]:
+    out = []
+    chain = sorted((PAYLOADS / "captured" / "prometheus_chain").glob("0*.json"))
+    for path in sorted(CAPTURED.glob("*/0*.json")) + chain:
+        doc = json.loads(path.read_text())
+        out.append((f"{path.parent.name}/{path.name}", doc["body_text"].encode()))
+    return out
+
+
+@pytest.mark.parametrize(("name", "body"), captured_bodies(), ids=[n for n, _ in captured_bodies()])
+def test_every_captured_delivery_parses(name: str, body: bytes) -> None:
+    batch = alertmanager.parse(body)
+    assert batch.alerts
+    for a in batch.alerts:
+        assert a.host and a.name and a.key.startswith("alertmanager:")
+        assert (a.ends_at is None) == (a.status == "firing")
+
+
+def test_each_alert_keeps_its_own_status() -> None:
+    batch = alertmanager.parse((PAYLOADS / "alertmanager-mixed-partial-resolve.json").read_bytes())
+    statuses = {a.host: a.status for a in batch.alerts}
+    assert statuses["web-01:9100"] == "resolved" and statuses["web-02:9100"] == "firing"
+    assert sum(s == "resolved" for s in statuses.values()) == 3
+
+
+def test_prometheus_chain_group_firing_with_a_resolved_alert() -> None:
+    body = json.loads((PAYLOADS / "captured/prometheus_chain/0002.json").read_text())["body_json"]
+    statuses = {a.status for a in alertmanager.parse_data(body).alerts}
+    assert body["status"] == "firing" or "resolved" in statuses
+
+
+def test_firing_and_resolve_share_identity_not_key() -> None:
+    fire = alertmanager.parse((PAYLOADS / "alertmanager-firing-single.json").read_bytes()).alerts[0]
+    done = alertmanager.parse((PAYLOADS / "alertmanager-resolved-single.json").read_bytes()).alerts[0]
+    assert fire.identity == done.identity and fire.key != done.key
+    assert fire.ends_at is None and done.ends_at is not None
+
+
+def test_newer_versions_extra_fields() -> None:
+    for name in ("alertmanager-firing-single-v0.32.json", "alertmanager-resolved-single-v0.34.json"):
+        assert len(alertmanager.parse((PAYLOADS / name).read_bytes()).alerts) == 1
+
+
+def test_truncated_is_recorded() -> None:
+    batch = alertmanager.parse((PAYLOADS / "alertmanager-firing-truncated.json").read_bytes())
+    assert batch.truncated == 7 and len(batch.alerts) == 3
+
+
+def test_real_payloads_without_fingerprint() -> None:
+    batch = alertmanager.parse((PAYLOADS / "alertmanager-real-firing-2019-blackbox.json").read_bytes())
+    assert [a.host for a in batch.alerts] == ["172.29.254.30", "172.29.254.50", "172.29.254.66"]
+    assert len({a.identity for a in batch.alerts}) == 3
+    old = alertmanager.parse((PAYLOADS / "alertmanager-real-resolved-2018.json").read_bytes()).alerts[0]
+    assert old.status == "resolved" and old.host == ""
+
+
+@pytest.mark.parametrize(("name", "field"), [
+    ("alertmanager-edge-malformed.json", "alerts[1].status"),
+    ("alertmanager-edge-empty-alerts.json", "alerts"),
+    ("alertmanager-edge-invalid-body.txt", None),
+])
+def test_malformed_samples_name_the_problem(name: str, field: str | None) -> None:
+    with pytest.raises(PayloadError) as exc:
+        alertmanager.parse((PAYLOADS / name).read_bytes())
+    assert exc.value.field == field
+    assert str(exc.value)
+
+
+@pytest.mark.parametrize("body", [b"", b"[]", b"null", b"42", b'{"alerts": "x"}', b'{"alerts": [1]}',
+                                  b'{"alerts": [{"status": "firing", "labels": {"a": 1}}]}',
+                                  b'{"alerts": [{"status": "burning", "labels": {}}]}', b"\xff\xfe",
+                                  b'{"alerts": [{"status": "firing", "labels": {}, "startsAt": "yesterday"}]}'])
+def test_bad_shapes(body: bytes) -> None:
+    with pytest.raises(PayloadError):
+        alertmanager.parse(body)

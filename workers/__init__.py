@@ -1,0 +1,1 @@
+"""RQ jobs: assess (probe, collect, judge) and notify."""
