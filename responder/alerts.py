@@ -45,7 +45,14 @@ class Alert(BaseModel):
 
     @property
     def drives_assessment(self) -> bool:
+        """Problems and recoveries change what is broken; other events are recorded only
+        (`incidents.assess_on` widens this at intake)."""
         return self.event in ("problem", "recovery")
+
+    def describe(self) -> str:
+        """One line for the incident's notes."""
+        text = f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.source} {self.event} {self.host or '-'} {self.name}"
+        return f"{text}: {self.summary}" if self.summary else text
 
 
 def digest(*parts: object) -> str:

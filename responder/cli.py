@@ -149,8 +149,11 @@ def replay(file: str, source: str | None, as_json: bool, notify: bool, config_pa
     incident = Incident(id=new_id(now), opened_at=now, updated_at=now, truncated=batch.truncated,
                         notes=list(batch.warnings))
     for a in alerts:
+        if a.event not in cfg.incidents.assess_on:
+            incident.note(a.describe())
+            continue
         incident.add_alert(a)
-        if a.server and a.drives_assessment:
+        if a.server:
             for c in cfg.inventory.affected_by(a.server):
                 if c not in incident.affected:
                     incident.affected.append(c)
@@ -298,6 +301,15 @@ def incident_cmd(incident_id: str, as_json: bool, config_path: str | None) -> No
         click.echo(json.dumps(found.public(), indent=2, ensure_ascii=False))
     else:
         print_incident(out, found)
+
+
+def _register_groups() -> None:
+    from responder.commands import register
+
+    register(cli)
+
+
+_register_groups()
 
 
 # -- entry point ------------------------------------------------------------------------------------

@@ -56,11 +56,19 @@ class AuthConfig(_Model):
         return tokens
 
 
+Event = Literal["problem", "recovery", "acknowledgement", "downtime", "flapping", "custom", "update"]
+
+
+def _assessing_events() -> list[Event]:
+    return ["problem", "recovery"]
+
+
 class IncidentsConfig(_Model):
     group_wait: Duration = 10.0
     threshold: float = Field(10.0, ge=0, le=100, description="percent of a client's servers")
     cooldown: Duration = 1800.0
-    recheck_delay: Duration = 0.0
+    # events that start an assessment; the others are recorded on the incident only
+    assess_on: list[Event] = Field(default_factory=_assessing_events)
 
 
 class ProbeConfig(_Model):

@@ -45,6 +45,7 @@ class Incident(BaseModel):
     last_state: str | None = None  # signature of the last verdict that was notified
     last_notified_at: datetime | None = None
     quiet: str | None = None  # why notifications are held back (maintenance), if they are
+    headline: str | None = None  # what changed in one line: "recovered", "alerts resolved, but ..."
 
     def add_alert(self, alert: Alert) -> None:
         """Keep the newest word on each alert: its resolve replaces its firing."""
@@ -64,7 +65,13 @@ class Incident(BaseModel):
 
     @property
     def all_resolved(self) -> bool:
-        return all(a.status == "resolved" for a in self.alerts if a.drives_assessment)
+        return all(a.status == "resolved" for a in self.alerts)
+
+    def note(self, text: str, limit: int = 200) -> None:
+        """Record an event on the incident (acknowledgements, downtimes, warnings); keeps the newest."""
+        if text not in self.notes:
+            self.notes.append(text)
+            del self.notes[:-limit]
 
     def public(self) -> dict[str, Any]:
         """The verdict JSON of SPEC.md (plus a few extra fields), without the bookkeeping."""

@@ -74,91 +74,131 @@ class Intake:
 
     def accept(self, batch: Batch, body: bytes, meta: dict[str, Any] | None = None) -> Accepted:
         alerts = map_alerts(batch.alerts, self.config.inventory)
-        inv = self.config.inventory
-        wait = timedelta(seconds=self.config.incidents.group_wait)
         with self.store.guard(), self.store.locked():
             now = utcnow()
             known = self.store.known_alert_keys([a.key for a in alerts])
             fresh = [a for a in alerts if a.key not in known]
-            dup_incidents = {i for ids in known.values() for i in ids}
-            touched: dict[str, Incident] = {}
-
-            def load(iid: str) -> Incident | None:
-                if iid not in touched:
-                    found = self.store.get_incident(iid)
-                    if found is None:
-                        return None
-                    touched[iid] = found
-                return touched[iid]
-
-            gathering: Incident | None = None
-            gid = self.store.r.get(self.store.key("gathering"))
-            if gid:
-                gathering = load(text(gid))
-                if gathering and (gathering.status != "open" or gathering.opened_at + wait <= now):
-                    gathering = None
-            pointers: dict[str, str] = {}
-            alert_targets: dict[str, list[str]] = {}
-            for alert in fresh:
-                clients = list(inv.affected_by(alert.server)) if alert.server else []
-                keyed = clients or [UNMAPPED]
-                found = self.store.open_incidents_of([c for c in keyed if c not in pointers])
-                pointers.update(found)
-                targets: list[Incident] = []
-                homeless = []
-                for c in keyed:
-                    inc = load(pointers[c]) if c in pointers else None
-                    if inc is not None and inc.status != "resolved":
-                        if inc not in targets:
-                            targets.append(inc)
-                    else:
-                        homeless.append(c)
-                if homeless:
-                    if gathering is None:
-                        gathering = new_incident(now)
-                        touched[gathering.id] = gathering
-                    if gathering not in targets:
-                        targets.append(gathering)
-                    for c in homeless:
-                        pointers[c] = gathering.id
-                        if c != UNMAPPED and c not in gathering.affected:
-                            gathering.affected.append(c)
-                for inc in targets:
-                    inc.add_alert(alert)
-                    for c in clients:
-                        if pointers.get(c) == inc.id and c not in inc.affected:
-                            inc.affected.append(c)
-                    if batch.truncated:
-                        inc.truncated = max(inc.truncated, batch.truncated)
-                    for w in batch.warnings:
-                        if w not in inc.notes:
-                            inc.notes.append(w)
-                alert_targets[alert.key] = [inc.id for inc in targets]
-
+            grouping = _Grouping(self.store, self.config, now)
+            placed = {a.key: grouping.place(a, batch) for a in fresh}
             with self.store.transaction() as pipe:
-                for inc in touched.values():
-                    if not any(alert.key in alert_targets and inc.id in alert_targets[alert.key]
-                               and alert.drives_assessment for alert in fresh):
-                        continue
-                    first = inc.assessed_generation == 0 and not inc.running
-                    when = inc.opened_at + wait if first else now + wait
-                    request_assessment(inc, max(when, now), pipe, self.schedule)
-                for inc in touched.values():
-                    self.store.put_incident(pipe, inc)
-                for c, iid in pointers.items():
-                    pipe.set(self.store.key("open", c), iid)
-                if gathering is not None and gathering.id in touched:
-                    ttl_ms = max(1, int(((gathering.opened_at + wait) - now).total_seconds() * 1000))
-                    pipe.set(self.store.key("gathering"), gathering.id, px=ttl_ms)
-                for key, ids in alert_targets.items():
+                grouping.save(pipe, self.schedule)
+                for key, ids in placed.items():
                     pipe.set(self.store.key("alert", key), ",".join(ids), ex=ALERT_INDEX_TTL)
+                for a in fresh:
+                    if placed[a.key]:
+                        pipe.set(self.store.key("ident", a.identity), placed[a.key][0], ex=ALERT_INDEX_TTL)
                 did = f"{now:%Y%m%d%H%M%S%f}-{batch.source}"
                 pipe.set(self.store.key("delivery", did), json.dumps({
                     "source": batch.source, "received_at": now.isoformat(), **(meta or {}),
                     "alerts": [a.key for a in alerts], "body": body.decode("utf-8", "replace"),
                 }), ex=DELIVERY_TTL)
-        ids = sorted({i for ids in alert_targets.values() for i in ids} | dup_incidents)
-        return Accepted(accepted=len(fresh), duplicates=len(alerts) - len(fresh), incidents=ids)
+        every = {i for found in placed.values() for i in found} | {i for found in known.values() for i in found if i}
+        return Accepted(accepted=len(fresh), duplicates=len(alerts) - len(fresh), incidents=sorted(every))
+
+
+class _Grouping:
+    """The incidents one intake touches, and where each new alert goes."""
+
+    def __init__(self, store: Store, config: Config, now: datetime) -> None:
+        self.store = store
+        self.config = config
+        self.now = now
+        self.wait = timedelta(seconds=config.incidents.group_wait)
+        self.touched: dict[str, Incident] = {}
+        self.pointers: dict[str, str] = {}  # client -> its open incident
+        self.assess: set[str] = set()  # incidents to (re)assess
+        self.gathering: Incident | None = None
+        gid = store.r.get(store.key("gathering"))
+        if gid:
+            found = self.load(text(gid))
+            if found and found.status == "open" and found.opened_at + self.wait > now:
+                self.gathering = found
+
+    def load(self, incident_id: str) -> Incident | None:
+        if incident_id not in self.touched:
+            found = self.store.get_incident(incident_id)
+            if found is None:
+                return None
+            self.touched[incident_id] = found
+        return self.touched[incident_id]
+
+    def open_incident(self, client: str) -> Incident | None:
+        if client not in self.pointers:
+            iid = self.store.open_incident_of(client)
+            if iid is None:
+                return None
+            self.pointers[client] = iid
+        inc = self.load(self.pointers[client])
+        return inc if inc is not None and inc.status != "resolved" else None
+
+    def start_gathering(self) -> Incident:
+        if self.gathering is None:
+            self.gathering = new_incident(self.now)
+            self.touched[self.gathering.id] = self.gathering
+        return self.gathering
+
+    def place(self, alert: Alert, batch: Batch) -> list[str]:
+        """Attach the alert to its incidents; the answer is their ids."""
+        clients = list(self.config.inventory.affected_by(alert.server)) if alert.server else []
+        keyed = clients or [UNMAPPED]
+        assesses = alert.event in self.config.incidents.assess_on
+        targets: list[Incident] = []
+        homeless: list[str] = []
+        for c in keyed:
+            inc = self.open_incident(c)
+            if inc is None:
+                homeless.append(c)
+            elif inc not in targets:
+                targets.append(inc)
+        if not assesses:
+            # acknowledgements, downtimes, flapping, custom: recorded where they belong, no probe
+            if not targets:
+                last = self.store.r.get(self.store.key("ident", alert.identity))
+                found = self.load(text(last)) if last else None
+                targets = [found] if found else []
+            for inc in targets:
+                inc.note(alert.describe())
+            return [inc.id for inc in targets]
+        if homeless and not targets and alert.status == "resolved":
+            # a late resolve of an incident already closed: record it there, nothing to re-check
+            last = self.store.r.get(self.store.key("ident", alert.identity))
+            found = self.load(text(last)) if last else None
+            if found is not None and found.status == "resolved":
+                found.add_alert(alert)
+                return [found.id]
+        if homeless:
+            gathering = self.start_gathering()
+            if gathering not in targets:
+                targets.append(gathering)
+            for c in homeless:
+                self.pointers[c] = gathering.id
+                if c != UNMAPPED and c not in gathering.affected:
+                    gathering.affected.append(c)
+        for inc in targets:
+            inc.add_alert(alert)
+            for c in clients:
+                if self.pointers.get(c) == inc.id and c not in inc.affected:
+                    inc.affected.append(c)
+            if batch.truncated:
+                inc.truncated = max(inc.truncated, batch.truncated)
+            for w in batch.warnings:
+                inc.note(w)
+            self.assess.add(inc.id)
+        return [inc.id for inc in targets]
+
+    def save(self, pipe: Any, schedule: Scheduler) -> None:
+        for inc in self.touched.values():
+            if inc.id in self.assess:
+                first = inc.assessed_generation == 0 and not inc.running
+                when = inc.opened_at + self.wait if first else self.now + self.wait
+                request_assessment(inc, max(when, self.now), pipe, schedule)
+            self.store.put_incident(pipe, inc)
+        for c, iid in self.pointers.items():
+            pipe.set(self.store.key("open", c), iid)
+        g = self.gathering
+        if g is not None and g.id in self.touched:
+            ttl_ms = max(1, int(((g.opened_at + self.wait) - self.now).total_seconds() * 1000))
+            pipe.set(self.store.key("gathering"), g.id, px=ttl_ms)
 
 
 def begin_assessment(store: Store, incident_id: str, generation: int) -> Incident | None:
