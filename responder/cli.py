@@ -80,9 +80,8 @@ def serve(config_path: str | None, workers: int) -> None:
 def worker(config_path: str | None, burst: bool) -> None:
     """An RQ worker for Responder's queues; run many, on many machines, against one Redis."""
     import redis
-    from rq import Worker
 
-    from responder.queueing import QUEUES, redis_url
+    from responder.queueing import QUEUES, ResponderWorker, redis_url
 
     cfg = load_config(config_path)
     url = redis_url(cfg)
@@ -94,7 +93,7 @@ def worker(config_path: str | None, burst: bool) -> None:
     except redis.RedisError as exc:
         fail(f"cannot reach Redis at {url}: {exc}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    Worker(list(QUEUES), connection=conn).work(burst=burst, with_scheduler=True, logging_level="INFO")
+    ResponderWorker(list(QUEUES), connection=conn).work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 
 # -- replay and check ------------------------------------------------------------------------------

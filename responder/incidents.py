@@ -21,13 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from responder import maintenance
 from responder.alerts import Alert, utcnow
+from responder.changes import diff
 from responder.config import Config
 from responder.incident import Incident, new_id
 from responder.inventory import Inventory
+from responder.maintenance import Window, covering
 from responder.sources import Batch
 from responder.store import ALERT_INDEX_TTL, DELIVERY_TTL, Store, text
-from responder.verdict import ClientVerdict, worst
+from responder.verdict import ClientVerdict, failing_servers, worst
 
 UNMAPPED = "_unmapped"  # the pointer an incident of unmapped alerts only is found by
 
@@ -215,9 +218,12 @@ def begin_assessment(store: Store, incident_id: str, generation: int) -> Inciden
 
 
 def state_of(incident: Incident) -> str:
-    """A signature of what a person would be told: it changes when the verdict changes."""
+    """A signature of what a person would be told: it changes when the verdict changes.
+    Clients under planned maintenance are left out: their changes are nobody's news."""
     parts: list[str] = [incident.status, incident.severity or ""]
     for c in sorted(incident.clients, key=lambda c: c.client):
+        if c.maintenance:
+            continue
         failing = sorted(f"{s.service}@{k.server}" for s in c.services for k in s.checks if not k.ok)
         parts.append(f"{c.client}={c.severity}:{','.join(failing)}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
@@ -233,6 +239,44 @@ def notification_due(incident: Incident, config: Config, now: datetime) -> str |
     return None if incident.last_state == state and recent else state
 
 
+def settle(inc: Incident, clients: list[ClientVerdict], previous: dict[str, ClientVerdict],
+           windows: list[Window], config: Config, now: datetime) -> None:
+    """Apply an assessment: what changed per client, maintenance, severity, status, headline.
+
+    Pure: everything it needs is passed in, so the lifecycle rules are unit-tested without Redis.
+    """
+    active = [w for w in windows if w.active(now)]
+    alerting = set(inc.alerting_servers)
+    inv = config.inventory
+    for c in clients:
+        c.changes = diff(previous.get(c.client), c)
+        failing = failing_servers(c)
+        touching = {s for s in alerting if c.client in inv.affected_by(s)}
+        window = covering(active, c.client, failing or touching)
+        c.maintenance = window.describe() if window else None
+    inc.clients = clients
+    inc.severity = worst(c.severity for c in clients)
+    quiet = [c for c in clients if c.maintenance]
+    inc.quiet = "every affected client is under planned maintenance: " + "; ".join(
+        sorted({c.maintenance or "" for c in quiet})) if clients and len(quiet) == len(clients) else None
+    inc.assessed_at = now
+    inc.updated_at = now
+    if inc.all_resolved and inc.severity == "ok" and not inc.dirty:
+        inc.status = "resolved"
+        inc.resolved_at = now
+        inc.headline = "recovered: every check passes" if inc.alerts else None
+    else:
+        inc.status = "assessed"
+        if inc.alerts and inc.all_resolved:
+            still = sorted({f"{s.service} on {k.server}" for c in clients for s in c.services
+                            for k in s.checks if not k.ok})
+            shown = ", ".join(still[:5]) + (f" and {len(still) - 5} more" if len(still) > 5 else "")
+            inc.headline = f"alerts resolved, but {shown} still failing" if still else \
+                "alerts resolved, but checks are still slow"
+        else:
+            inc.headline = None
+
+
 # (pipe, incident_id, state) -> None: puts the notify job on the queue
 Notifier = Callable[[Any, str, str], None]
 
@@ -246,30 +290,26 @@ def finish_assessment(store: Store, config: Config, incident_id: str, generation
         if inc is None:
             raise LookupError(f"incident {incident_id} vanished")
         now = utcnow()
-        inc.clients = clients
-        inc.severity = worst(c.severity for c in clients)
+        names = [c.client for c in clients]
+        previous = store.last_verdicts(names)
+        settle(inc, clients, previous, maintenance.windows(store, config), config, now)
         inc.running = False
         inc.assessed_generation = generation
-        inc.assessed_at = now
-        inc.updated_at = now
         with store.transaction() as pipe:
             if inc.dirty:
                 inc.dirty = False
                 request_assessment(inc, now + timedelta(seconds=config.incidents.group_wait), pipe, schedule)
-                inc.status = "assessed"
-            elif inc.all_resolved and inc.severity == "ok":
-                inc.status = "resolved"
-                inc.resolved_at = now
+            if inc.status == "resolved":
                 mine = [c for c, iid in store.open_incidents_of([*inc.affected, UNMAPPED]).items()
                         if iid == inc.id]
-                for c in mine:
-                    pipe.delete(store.key("open", c))
-            else:
-                inc.status = "assessed"
+                for client in mine:
+                    pipe.delete(store.key("open", client))
             state = notification_due(inc, config, now)
             if state is not None:
                 inc.last_state = state
                 inc.last_notified_at = now
                 notify(pipe, inc.id, state)
+            for verdict in clients:
+                store.put_last_verdict(pipe, verdict)
             store.put_incident(pipe, inc)
         return inc

@@ -45,6 +45,9 @@ async def _serve(config: Config, config_path: str | None, workers: int) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
+            if embedded and embedded.process and embedded.process.poll() is not None:
+                log.error("the embedded Redis exited; restarting it (its data is on disk)")
+                embedded.start()
             if supervisor:
                 supervisor.check()
     finally:

@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from responder.alerts import utcnow
 from responder.errors import StoreUnavailable
 from responder.incident import Incident
+from responder.verdict import ClientVerdict
 
 PREFIX = "responder:"
 DELIVERY_TTL = 30 * 86400
@@ -127,6 +128,16 @@ class Store:
     def put_incident(self, pipe: Any, incident: Incident) -> None:
         pipe.set(self.key("incident", incident.id), incident.model_dump_json())
         pipe.zadd(self.key("incidents"), {incident.id: incident.opened_at.timestamp()})
+
+    def last_verdicts(self, clients: list[str]) -> dict[str, ClientVerdict]:
+        """Each client's verdict from its previous assessment (in any incident)."""
+        if not clients:
+            return {}
+        raws = self.r.mget([self.key("last", c) for c in clients])
+        return {c: ClientVerdict.model_validate_json(r) for c, r in zip(clients, raws, strict=True) if r}
+
+    def put_last_verdict(self, pipe: Any, verdict: ClientVerdict) -> None:
+        pipe.set(self.key("last", verdict.client), verdict.model_dump_json(), ex=90 * 86400)
 
     # -- the notification ledger --------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ class LogExcerpt(BaseModel):
     lines: list[str] = Field(default_factory=list)
     error: str | None = None
     truncated: bool = False
+    note: str | None = None  # e.g. that the host key was not verified (a lab opt-out), or why no line matched
 
 
 class ClientVerdict(BaseModel):
@@ -73,3 +74,8 @@ class NotificationRecord(BaseModel):
     error: str | None = None
     client: str | None = None  # set when the message carried one client's part only
     state: str | None = None
+
+
+def failing_servers(verdict: ClientVerdict) -> list[str]:
+    """Servers where at least one of the client's checks failed: where evidence is worth pulling."""
+    return sorted({c.server for s in verdict.services for c in s.checks if not c.ok})

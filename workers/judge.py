@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from responder.verdict import RANK, Check, ClientVerdict, LogExcerpt, ServiceVerdict, Severity, worst
+from responder.verdict import RANK, Check, ClientVerdict, LogExcerpt, ServiceVerdict, Severity, failing_servers, worst
+
+__all__ = ["describe", "failing_servers", "incident_severity", "judge_client", "judge_service"]
 
 
 def judge_service(service: str, checks: Sequence[Check], threshold: float) -> ServiceVerdict:
@@ -69,8 +71,3 @@ def judge_client(client: str, services: Iterable[ServiceVerdict], threshold: flo
 
 def incident_severity(clients: Iterable[ClientVerdict]) -> Severity:
     return worst(c.severity for c in clients)
-
-
-def failing_servers(verdict: ClientVerdict) -> list[str]:
-    """Servers where at least one of the client's checks failed: where evidence is worth pulling."""
-    return sorted({c.server for s in verdict.services for c in s.checks if not c.ok})
