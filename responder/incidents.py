@@ -82,6 +82,7 @@ class Intake:
             known = self.store.known_alert_keys([a.key for a in alerts])
             fresh = [a for a in alerts if a.key not in known]
             grouping = _Grouping(self.store, self.config, now)
+            grouping.prefetch(fresh)
             placed = {a.key: grouping.place(a, batch) for a in fresh}
             with self.store.transaction() as pipe:
                 grouping.save(pipe, self.schedule)
@@ -111,15 +112,28 @@ class _Grouping:
         self.pointers: dict[str, str] = {}  # client -> its open incident
         self.assess: set[str] = set()  # incidents to (re)assess
         self.gathering: Incident | None = None
+        self.prefetched: set[str] = set()
         gid = store.r.get(store.key("gathering"))
         if gid:
             found = self.load(text(gid))
             if found and found.status == "open" and found.opened_at + self.wait > now:
                 self.gathering = found
 
+    def clients_of(self, alert: Alert) -> list[str]:
+        return list(self.config.inventory.affected_by(alert.server)) if alert.server else []
+
+    def prefetch(self, alerts: list[Alert]) -> None:
+        """One round trip for every client's open incident, and one for those incidents."""
+        clients = sorted({c for a in alerts for c in (self.clients_of(a) or [UNMAPPED])})
+        self.pointers.update(self.store.open_incidents_of(clients))
+        wanted = sorted(set(self.pointers.values()) - set(self.touched))
+        for inc in self.store.get_incidents(wanted, alerts=False):
+            self.touched[inc.id] = inc
+        self.prefetched = set(clients)
+
     def load(self, incident_id: str) -> Incident | None:
         if incident_id not in self.touched:
-            found = self.store.get_incident(incident_id)
+            found = self.store.get_incident(incident_id, alerts=False)  # only new alerts are written
             if found is None:
                 return None
             self.touched[incident_id] = found
@@ -127,6 +141,8 @@ class _Grouping:
 
     def open_incident(self, client: str) -> Incident | None:
         if client not in self.pointers:
+            if client in self.prefetched:
+                return None  # looked up already: no open incident
             iid = self.store.open_incident_of(client)
             if iid is None:
                 return None
@@ -142,7 +158,7 @@ class _Grouping:
 
     def place(self, alert: Alert, batch: Batch) -> list[str]:
         """Attach the alert to its incidents; the answer is their ids."""
-        clients = list(self.config.inventory.affected_by(alert.server)) if alert.server else []
+        clients = self.clients_of(alert)
         keyed = clients or [UNMAPPED]
         assesses = alert.event in self.config.incidents.assess_on
         targets: list[Incident] = []
@@ -213,7 +229,7 @@ def begin_assessment(store: Store, incident_id: str, generation: int) -> Inciden
         inc.pending = False
         inc.running = True
         with store.transaction() as pipe:
-            store.put_incident(pipe, inc)
+            store.put_incident(pipe, inc, alerts=False)
         return inc
 
 
@@ -311,5 +327,5 @@ def finish_assessment(store: Store, config: Config, incident_id: str, generation
                 notify(pipe, inc.id, state)
             for verdict in clients:
                 store.put_last_verdict(pipe, verdict)
-            store.put_incident(pipe, inc)
+            store.put_incident(pipe, inc, alerts=False)
         return inc

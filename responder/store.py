@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from responder.alerts import utcnow
+from responder.alerts import Alert, utcnow
 from responder.errors import StoreUnavailable
 from responder.incident import Incident
 from responder.verdict import ClientVerdict
@@ -66,7 +66,7 @@ class Store:
     @contextlib.contextmanager
     def locked(self, name: str = "incidents", timeout: float = 30.0) -> Iterator[None]:
         """A short cross-process lock around read-modify-write of incidents."""
-        lock = self.r.lock(self.key("lock", name), timeout=timeout, blocking_timeout=15.0)
+        lock = self.r.lock(self.key("lock", name), timeout=timeout, sleep=0.005, blocking_timeout=15.0)
         if not lock.acquire():
             raise StoreUnavailable("the store is busy: could not take the incidents lock in 15 s")
         try:
@@ -98,15 +98,36 @@ class Store:
 
     # -- incidents --------------------------------------------------------------------------------
 
-    def get_incident(self, incident_id: str) -> Incident | None:
-        raw = self.r.get(self.key("incident", incident_id))
-        return Incident.model_validate_json(raw) if raw else None
+    # An incident is two keys: `incident:<id>` holds the document without its alerts, and
+    # `incident:<id>:alerts` a hash of identity -> alert. A storm of thousands of alerts then costs one
+    # HSET per new alert at intake, not a rewrite of everything the incident already holds.
 
-    def get_incidents(self, ids: list[str]) -> list[Incident]:
+    def get_incident(self, incident_id: str, alerts: bool = True) -> Incident | None:
+        """The incident; with `alerts=False` its alert list is left empty (intake only adds to it)."""
+        found = self.get_incidents([incident_id], alerts=alerts)
+        return found[0] if found else None
+
+    def get_incidents(self, ids: list[str], alerts: bool = True) -> list[Incident]:
         if not ids:
             return []
-        raws = self.r.mget([self.key("incident", i) for i in ids])
-        return [Incident.model_validate_json(r) for r in raws if r]
+        with self.r.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.get(self.key("incident", i))
+                if alerts:
+                    pipe.hvals(self.key("incident", i, "alerts"))
+            answers = pipe.execute()
+        step = 2 if alerts else 1
+        out = []
+        for n in range(len(ids)):
+            raw = answers[n * step]
+            if not raw:
+                continue
+            incident = Incident.model_validate_json(raw)
+            if alerts:
+                incident.alerts = sorted((Alert.model_validate_json(a) for a in answers[n * step + 1]),
+                                         key=lambda a: (a.received_at, a.identity))
+            out.append(incident)
+        return out
 
     def list_incidents(self, limit: int = 50, offset: int = 0) -> list[Incident]:
         ids = [text(i) for i in self.r.zrevrange(self.key("incidents"), offset, offset + limit - 1)]
@@ -125,9 +146,13 @@ class Store:
         values = self.r.mget([self.key("open", c) for c in clients])
         return {c: text(v) for c, v in zip(clients, values, strict=True) if v}
 
-    def put_incident(self, pipe: Any, incident: Incident) -> None:
-        pipe.set(self.key("incident", incident.id), incident.model_dump_json())
+    def put_incident(self, pipe: Any, incident: Incident, alerts: bool = True) -> None:
+        """Queue the incident's writes on `pipe`; its alerts too unless `alerts=False` (nothing new)."""
+        pipe.set(self.key("incident", incident.id), incident.model_dump_json(exclude={"alerts"}))
         pipe.zadd(self.key("incidents"), {incident.id: incident.opened_at.timestamp()})
+        if alerts and incident.alerts:
+            pipe.hset(self.key("incident", incident.id, "alerts"),
+                      mapping={a.identity: a.model_dump_json() for a in incident.alerts})
 
     def last_verdicts(self, clients: list[str]) -> dict[str, ClientVerdict]:
         """Each client's verdict from its previous assessment (in any incident)."""
