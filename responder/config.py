@@ -20,6 +20,7 @@ from responder.inventory import Inventory, load_inventory_data
 DEFAULT_CONFIG = "responder.yaml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_JUMP_HOST = re.compile(r"^(?:[^@\s]+@)?(?:\[[0-9A-Fa-f:.]+\]|[^@\s:\[\]]+)(?::\d{1,5})?$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -91,6 +92,13 @@ class SshConfig(_Model):
     concurrency: int = Field(50, ge=1, le=2000)
     jump_host: str | None = None
 
+    @field_validator("jump_host")
+    @classmethod
+    def _jump_host(cls, value: str | None) -> str | None:
+        if value is not None and not _JUMP_HOST.match(value):
+            raise ValueError(f"expected [user@]host[:port], got {value!r}")
+        return value
+
 
 class EmailConfig(_Model):
     host: str = "127.0.0.1"
@@ -116,7 +124,7 @@ class SlackConfig(_Model):
 
 class TelegramConfig(_Model):
     token: str
-    chat_id: str | int
+    chat_id: str | int | None = None  # None: the bot only messages clients' `contacts.telegram` chats
     api_url: str = "https://api.telegram.org"
 
 
@@ -151,6 +159,21 @@ class LimitsConfig(_Model):
     max_body: int = Field(1024 * 1024, ge=1024)
 
 
+class ReceiverConfig(_Model):
+    """Where `responder notify` posts: a running `responder serve` (default: http://<listen>, first auth token)."""
+
+    url: str | None = None
+    token: str | None = None
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, got {url!r}")
+        return url
+
+
 class Config(_Model):
     redis_url: str | None = None
     listen: str = "127.0.0.1:8080"
@@ -166,6 +189,7 @@ class Config(_Model):
     routes: RoutesConfig = RoutesConfig()
     report: ReportConfig = ReportConfig()
     limits: LimitsConfig = LimitsConfig()
+    receiver: ReceiverConfig = ReceiverConfig()
     source_path: str | None = None
 
     @property

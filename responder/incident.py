@@ -42,7 +42,8 @@ class Incident(BaseModel):
     running: bool = False
     dirty: bool = False
     due_at: datetime | None = None
-    last_state: str | None = None  # signature of the last verdict that was notified
+    last_state: str | None = None  # "<seq>-<signature>" of the last verdict that was notified
+    notify_seq: int = 0
     last_notified_at: datetime | None = None
     quiet: str | None = None  # why notifications are held back (maintenance), if they are
     headline: str | None = None  # what changed in one line: "recovered", "alerts resolved, but ..."
@@ -76,6 +77,6 @@ class Incident(BaseModel):
     def public(self) -> dict[str, Any]:
         """The verdict JSON of SPEC.md (plus a few extra fields), without the bookkeeping."""
         data = self.model_dump(mode="json", exclude={
-            "generation", "assessed_generation", "pending", "running", "dirty", "last_state",
+            "generation", "assessed_generation", "pending", "running", "dirty", "last_state", "notify_seq",
         })
         return data

@@ -246,13 +246,15 @@ def state_of(incident: Incident) -> str:
 
 
 def notification_due(incident: Incident, config: Config, now: datetime) -> str | None:
-    """The state to notify, or None: unchanged within the cooldown, or held back by maintenance."""
+    """The verdict signature to notify, or None: unchanged within the cooldown, or held back by
+    maintenance."""
     if incident.quiet:
         return None
-    state = state_of(incident)
+    signature = state_of(incident)
+    last = incident.last_state.split("-", 1)[-1] if incident.last_state else None
     recent = incident.last_notified_at is not None and \
         now - incident.last_notified_at < timedelta(seconds=config.incidents.cooldown)
-    return None if incident.last_state == state and recent else state
+    return None if last == signature and recent else signature
 
 
 def settle(inc: Incident, clients: list[ClientVerdict], previous: dict[str, ClientVerdict],
@@ -320,8 +322,11 @@ def finish_assessment(store: Store, config: Config, incident_id: str, generation
                         if iid == inc.id]
                 for client in mine:
                     pipe.delete(store.key("open", client))
-            state = notification_due(inc, config, now)
-            if state is not None:
+            signature = notification_due(inc, config, now)
+            if signature is not None:
+                # numbered, so a return to an earlier picture (critical, ok, critical) is news again
+                inc.notify_seq += 1
+                state = f"{inc.notify_seq}-{signature}"
                 inc.last_state = state
                 inc.last_notified_at = now
                 notify(pipe, inc.id, state)

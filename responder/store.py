@@ -174,6 +174,11 @@ class Store:
     def mark_message(self, incident_id: str, state: str, channel: str, to: str, status: str) -> None:
         self.r.set(self.key("sent", incident_id, state, channel, to), status, ex=30 * 86400)
 
+    def message_status(self, incident_id: str, state: str, channel: str, to: str) -> str | None:
+        """"sending", "sent", "failed", or None when nothing claimed it."""
+        held = self.r.get(self.key("sent", incident_id, state, channel, to))
+        return text(held) if held is not None else None
+
     def release_message(self, incident_id: str, state: str, channel: str, to: str) -> None:
         self.r.delete(self.key("sent", incident_id, state, channel, to))
 

@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from rq import Queue
 
@@ -169,7 +168,6 @@ def test_unchanged_verdict_is_not_resent_within_cooldown(store: Store, tmp_path:
 # -- end to end with a worker process and a real SMTP server ----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="dispatch does not yet skip the contacts of clients in maintenance")
 async def test_maintenance_window_silences_one_client_not_its_neighbour(
         fleet: Fleet, store: Store, smtp: Collector, redis_url: str, tmp_path: Path) -> None:
     inventory = await shared_fleet(fleet)
@@ -241,3 +239,19 @@ def make_app_for(path: Path, store: Store) -> Any:
     from responder.web.app import make_app
 
     return make_app(load(path), store)
+
+
+def test_a_return_to_an_earlier_picture_is_news_again(store: Store, tmp_path: Path) -> None:
+    cfg = from_data({"inventory": INVENTORY, "incidents": {"group_wait": "0s", "cooldown": "30m"}}, base=tmp_path)
+    intake = Intake(store, cfg, assess_scheduler(store.r))
+    notify_q = Queue(NOTIFY_QUEUE, connection=store.r)
+    [iid] = post(intake, ("s1",)).incidents
+    pictures = [{"s1": "fail", "s2": "fail"}, {"s1": "ok", "s2": "fail"}, {"s1": "fail", "s2": "fail"}]
+    for generation, picture in enumerate(pictures, 1):
+        begin_assessment(store, iid, generation)
+        finish_assessment(store, cfg, iid, generation, [verdict("acme", picture)], assess_scheduler(store.r),
+                          notify_scheduler(store.r))
+        post(intake, ("s1",), starts=f"2025-11-18T1{generation}:00:00Z")
+    states = [j.split(f"notify-{iid}-")[1] for j in notify_q.job_ids]
+    assert [s.split("-")[0] for s in states] == ["1", "2", "3"]
+    assert states[0].split("-")[1] == states[2].split("-")[1]  # the same picture, told twice

@@ -1,6 +1,7 @@
 """Email through aiosmtplib: plain text and HTML alternatives, the checks as CSV, logs as text.
 
 Plain SMTP, STARTTLS (`starttls: true`), implicit TLS (`tls: true`, usually port 465) and login.
+A lost connection or a 4xx answer is transient (worth a retry later); a 5xx answer is not.
 """
 
 from __future__ import annotations
@@ -11,8 +12,22 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from responder.config import EmailConfig
+from responder.config import Config, EmailConfig
+from workers.notify.channel import Context, Delivery, DeliveryError
 from workers.notify.render import Message
+
+NAME = "email"
+
+
+def recipients(config: Config, client: str | None) -> list[Delivery]:
+    """The config's `email.to` for the whole incident; a client's `contacts.email` for its part.
+    Nothing without an SMTP server (`email:`) to send through."""
+    if config.email is None:
+        return []
+    if client is None:
+        return [Delivery(NAME, to) for to in config.email.to]
+    found = config.inventory.clients.get(client)
+    return [Delivery(NAME, to, scope=client) for to in found.contacts.email] if found else []
 
 
 def build(cfg: EmailConfig, message: Message, to: str) -> EmailMessage:
@@ -32,7 +47,22 @@ def build(cfg: EmailConfig, message: Message, to: str) -> EmailMessage:
     return msg
 
 
-async def send(cfg: EmailConfig, message: Message, to: str) -> None:
+async def send(ctx: Context, message: Message, delivery: Delivery) -> None:
+    if ctx.config.email is None:
+        raise DeliveryError("no SMTP server configured (email)")
+    try:
+        await send_mail(ctx.config.email, message, delivery.to)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        codes = [r.code for r in exc.recipients]
+        raise DeliveryError(f"refused: {'; '.join(f'{r.code} {r.message}' for r in exc.recipients)}"[:300],
+                            transient=any(400 <= c < 500 for c in codes)) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        raise DeliveryError(f"SMTP {exc.code}: {exc.message}"[:300], transient=400 <= exc.code < 500) from exc
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300], transient=True) from exc
+
+
+async def send_mail(cfg: EmailConfig, message: Message, to: str) -> None:
     """Send one message to one address; raises on failure (the caller records it)."""
     context = ssl.create_default_context()
     if not cfg.verify_tls:

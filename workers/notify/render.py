@@ -1,12 +1,16 @@
-"""Turning an incident into words: subject, plain text, HTML (Jinja2, autoescaped) and a CSV of checks.
+"""Turning an incident into words: subject, plain text, HTML (Jinja2, autoescaped), a CSV of checks, and
+the `Digest` every chat channel draws from.
 
-Users may override any template by putting a file of the same name in `report.templates`.
+Users may override any template (email.txt.j2, email.html.j2, chat.txt.j2) by putting a file of the
+same name in `report.templates`. Words come from PHRASES in the configured language; the headline and
+the per-client changes come first in every message.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +18,8 @@ import jinja2
 
 from responder.config import Config
 from responder.incident import Incident
-from responder.verdict import ClientVerdict
+from responder.verdict import ClientVerdict, ServiceVerdict
+from workers.notify.markup import Flavour, Safe
 
 SEVERITY_WORD = {
     "en": {"critical": "down", "degraded": "degraded", "ok": "ok"},
@@ -24,25 +29,94 @@ COLOURS = {"critical": "#b3261e", "degraded": "#b26a00", "ok": "#1e7b34"}
 PHRASES: dict[str, dict[str, str]] = {
     "en": {
         "servers_alerting": "servers alerting", "server_alerting": "server alerting",
+        "servers_alerting_few": "servers alerting",
         "recovered": "recovered", "more": "more", "incident": "Incident", "client": "Client",
         "severity": "Severity", "summary": "Summary", "service": "Service", "server": "Server",
         "status": "Status", "latency": "Latency", "error": "Error", "alerts": "Alerts",
         "unmapped": "Hosts not in the inventory", "logs": "Log lines", "changes": "What changed",
         "open": "Open the incident", "checks_attached": "Every check is in the attached CSV.",
         "quiet": "Notifications held back", "no_clients": "No client is affected.",
-        "truncated": "alerts were left out by the sender",
+        "truncated": "alerts were left out by the sender", "clients": "Clients", "services": "Services",
+        "maintenance": "Maintenance", "slow": "slow", "failing": "failing", "pending": "OPEN",
+        "more_clients": "more clients", "more_changes": "more changes", "more_alerts": "more alerts",
+        "more_services": "more services", "more_lines": "more lines in the incident",
+        "firing": "firing", "resolved": "resolved",
+        # per-service phrases, for summaries in languages other than the judge's English
+        "svc_down_all": "{service} down on all {total} servers",
+        "svc_down_only": "{service} down on its only server",
+        "svc_failing": "{service} failing on {failing} of {total} servers ({pct})",
+        "svc_under": ", under the {threshold}% threshold",
+        "svc_slow": "{service} slow on {slow} of {total} servers",
+        "svc_ok": "{service} ok",
+        "all_pass": "all {count} services pass on {servers} servers",
+        "one_passes": "{service} passes on {servers} servers",
+        "nothing_to_check": "no services to check",
     },
     "ru": {
         "servers_alerting": "серверов с алертами", "server_alerting": "сервер с алертом",
+        "servers_alerting_few": "сервера с алертами",
         "recovered": "восстановлено", "more": "ещё", "incident": "Инцидент", "client": "Клиент",
         "severity": "Критичность", "summary": "Итог", "service": "Сервис", "server": "Сервер",
         "status": "Статус", "latency": "Задержка", "error": "Ошибка", "alerts": "Алерты",
         "unmapped": "Хосты вне инвентаря", "logs": "Строки логов", "changes": "Что изменилось",
         "open": "Открыть инцидент", "checks_attached": "Все проверки во вложенном CSV.",
         "quiet": "Уведомления приостановлены", "no_clients": "Клиенты не затронуты.",
-        "truncated": "алертов отправитель не передал",
+        "truncated": "алертов отправитель не передал", "clients": "Клиенты", "services": "Сервисы",
+        "maintenance": "Плановые работы", "slow": "медленно", "failing": "сбой", "pending": "ОТКРЫТ",
+        "more_clients": "клиентов ещё", "more_changes": "изменений ещё", "more_alerts": "алертов ещё",
+        "more_services": "сервисов ещё", "more_lines": "строк ещё — в инциденте",
+        "firing": "активен", "resolved": "снят",
+        "svc_down_all": "{service} недоступен на всех серверах ({total})",
+        "svc_down_only": "{service} недоступен на единственном сервере",
+        "svc_failing": "{service}: сбой на {failing} из {total} ({pct})",
+        "svc_under": ", ниже порога {threshold}%",
+        "svc_slow": "{service}: медленные ответы на {slow} из {total}",
+        "svc_ok": "{service} в норме",
+        "all_pass": "все сервисы ({count}) работают на серверах ({servers})",
+        "one_passes": "{service} работает на серверах ({servers})",
+        "nothing_to_check": "нет сервисов для проверки",
     },
 }
+
+
+@dataclass(frozen=True)
+class ServiceLine:
+    service: str
+    severity: str
+    word: str
+    failing: int
+    total: int
+    problems: list[str]  # "s1: HTTP 503", "s3: slow, 2400 ms"
+
+
+@dataclass(frozen=True)
+class ClientLine:
+    client: str
+    severity: str
+    word: str
+    summary: str
+    maintenance: str | None
+    services: list[ServiceLine]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """The incident (or one client's part of it) as plain strings in the report's language.
+
+    Nothing here is escaped: each channel escapes for its own markup."""
+
+    incident_id: str
+    severity: str
+    title: str  # the subject line
+    headline: str | None
+    quiet: str | None
+    url: str
+    changes: list[tuple[str, str]]  # (client, what changed), shown first
+    clients: list[ClientLine]
+    alerts: list[str]
+    unmapped: list[str]
+    truncated: int
+    t: dict[str, str]
 
 
 @dataclass
@@ -58,38 +132,119 @@ class Message:
     url: str
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
     scope: str | None = None  # the client this message is limited to, if any
+    digest: Digest | None = None
 
 
-def environment(config: Config) -> jinja2.Environment:
+def _loaders(config: Config) -> list[jinja2.BaseLoader]:
     loaders: list[jinja2.BaseLoader] = []
     if config.report.templates:
         loaders.append(jinja2.FileSystemLoader(config.report.templates))
     loaders.append(jinja2.PackageLoader("workers.notify", "templates"))
-    env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
+    return loaders
+
+
+def environment(config: Config) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(_loaders(config)),
         autoescape=jinja2.select_autoescape(["html", "htm", "xml", "html.j2"], default_for_string=True),
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
     )
+
+
+def chat_environment(config: Config, flavour: Flavour) -> jinja2.Environment:
+    """Like `environment`, but every `{{ value }}` is escaped for the chat flavour's markup (the
+    template's own text is markup and is left alone); `bold()` and `link()` write markup."""
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(_loaders(config)), autoescape=False, finalize=flavour.text,
+        trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
+    )
+    env.globals.update(bold=flavour.bold, link=flavour.link)
     return env
 
 
-def subject(incident: Incident, clients: list[ClientVerdict], language: str = "en") -> str:
-    """`[CRITICAL] acme down · globex degraded · 3 servers alerting`: severity first, worst clients first."""
+def chat_text(config: Config, digest: Digest, flavour: Flavour, *, title: bool = True, link: bool = True,
+              limit: int = 40) -> str:
+    """The chat message in one flavour: paragraphs separated by a blank line, at most `limit` clients
+    (and changes). Channels that place the title or the link themselves leave them out here."""
+    env = chat_environment(config, flavour)
+    text = env.get_template("chat.txt.j2").render(d=digest, t=digest.t, with_title=title, with_link=link,
+                                                  limit=limit)
+    paragraphs = [p.strip("\n") for p in text.split("\n\n")]
+    return "\n\n".join(p for p in paragraphs if p.strip())
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{round(100.0 * part / whole)}%" if whole else "0%"
+
+
+def describe_service(v: ServiceVerdict, threshold: float, language: str) -> str:
+    """One phrase about one service in the report's language (judge.describe's rules)."""
+    ph = PHRASES[language]
+    if v.severity == "critical":
+        return ph["svc_down_all"].format(service=v.service, total=v.servers_total) if v.servers_total > 1 \
+            else ph["svc_down_only"].format(service=v.service)
+    if v.servers_failing:
+        text = ph["svc_failing"].format(service=v.service, failing=v.servers_failing, total=v.servers_total,
+                                        pct=_pct(v.servers_failing, v.servers_total))
+        if v.severity == "ok":
+            text += ph["svc_under"].format(threshold=f"{threshold:g}")
+        return text
+    if v.servers_slow:
+        return ph["svc_slow"].format(service=v.service, slow=v.servers_slow, total=v.servers_total)
+    return ph["svc_ok"].format(service=v.service)
+
+
+def client_summary(c: ClientVerdict, threshold: float, language: str) -> str:
+    """The judge's English summary as is; other languages rebuild it from the service verdicts."""
+    if language == "en":
+        return c.summary
+    ph = PHRASES[language]
+    noteworthy = [describe_service(s, threshold, language) for s in c.services if s.servers_failing or s.servers_slow]
+    if noteworthy:
+        return "; ".join(noteworthy)
+    if not c.services:
+        return ph["nothing_to_check"]
+    servers = max(s.servers_total for s in c.services)
+    if len(c.services) > 1:
+        return ph["all_pass"].format(count=len(c.services), servers=servers)
+    return ph["one_passes"].format(service=c.services[0].service, servers=servers)
+
+
+def subject(incident: Incident, clients: list[ClientVerdict], language: str = "en",
+            scope: str | None = None) -> str:
+    """`[CRITICAL] acme down · globex degraded · 3 servers alerting`: severity first, worst clients first.
+
+    The bracketed severity stays English in every language: mail filters match on it, as on the verdict
+    JSON. A message limited to one client carries that client's severity, not the incident's."""
     words = SEVERITY_WORD[language]
     ph = PHRASES[language]
-    severity = (incident.severity or "ok").upper()
+    severity = (clients[0].severity if scope is not None and clients else incident.severity) or "ok"
     parts: list[str] = []
     resolved = incident.status == "resolved"
     for c in clients[:3]:
         parts.append(f"{c.client} {ph['recovered'] if resolved else words[c.severity]}")
     if len(clients) > 3:
         parts.append(f"+{len(clients) - 3} {ph['more']}")
-    n = len(incident.alerting_servers)
+    n = len(incident.alerting_servers) if scope is None else len(_servers_of_scope(incident, clients))
     if n:
-        parts.append(f"{n} {ph['server_alerting'] if n == 1 else ph['servers_alerting']}")
-    elif incident.unmapped_hosts:
+        parts.append(f"{n} {ph[_plural(n, language, 'server_alerting', 'servers_alerting_few', 'servers_alerting')]}")
+    elif incident.unmapped_hosts and scope is None:
         parts.append(f"{len(incident.unmapped_hosts)} {ph['unmapped'].lower()}")
-    return f"[{severity}] " + " · ".join(parts or [incident.id])
+    return f"[{severity.upper()}] " + " · ".join(parts or [incident.id])
+
+
+def _plural(n: int, language: str, one: str, few: str, many: str) -> str:
+    """The phrase key for `n` things: Russian has three forms (1 сервер, 2 сервера, 5 серверов)."""
+    if language == "ru":
+        if n % 10 == 1 and n % 100 != 11:
+            return one
+        return few if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14 else many
+    return one if n == 1 else many
+
+
+def _servers_of_scope(incident: Incident, clients: list[ClientVerdict]) -> list[str]:
+    mine = {k.server for c in clients for s in c.services for k in s.checks}
+    return [s for s in incident.alerting_servers if s in mine]
 
 
 def checks_csv(clients: list[ClientVerdict]) -> bytes:
@@ -118,27 +273,90 @@ def logs_text(clients: list[ClientVerdict]) -> bytes:
     return "\n".join(out).encode("utf-8")
 
 
+_WORD = re.compile(r"[\w.-]*\w")
+
+
+def _mentions_others(text: str, config: Config, incident: Incident, scope: str) -> bool:
+    """Whether an incident-wide sentence names another client or a server the scoped client lacks."""
+    inv = config.inventory
+    own = inv.clients.get(scope)
+    allowed = set(own.servers) | set(own.depends_on) if own else set()
+    others = ({c.client for c in incident.clients} | set(incident.affected) | set(inv.clients)) - {scope}
+    words = set(_WORD.findall(text))
+    return bool(words & others) or bool(words & (set(inv.servers) - allowed))
+
+
+def _scoped_line(text: str | None, config: Config, incident: Incident, scope: str | None) -> str | None:
+    if text is None or scope is None:
+        return text
+    return None if _mentions_others(text, config, incident, scope) else text
+
+
+def _alert_line(a: Any, ph: dict[str, str]) -> str:
+    text = f"{ph.get(a.status, a.status)} · {a.host or '-'} · {a.name}"
+    return f"{text}: {a.summary}" if a.summary else text
+
+
+def digest(config: Config, incident: Incident, clients: list[ClientVerdict], scope: str | None,
+           alerts: list[Any], title: str) -> Digest:
+    language = config.report.language
+    ph = PHRASES[language]
+    words = SEVERITY_WORD[language]
+    threshold = config.incidents.threshold
+    lines = []
+    for c in clients:
+        services = []
+        for s in c.services:
+            problems = []
+            for k in s.checks:
+                if not k.ok:
+                    problems.append(f"{k.server}: {k.error or (f'HTTP {k.status}' if k.status else ph['failing'])}")
+                elif k.slow:
+                    latency = f", {k.latency_ms:.0f} ms" if k.latency_ms is not None else ""
+                    problems.append(f"{k.server}: {ph['slow']}{latency}")
+            services.append(ServiceLine(s.service, s.severity, words[s.severity], s.servers_failing,
+                                        s.servers_total, problems))
+        lines.append(ClientLine(c.client, c.severity, words[c.severity], client_summary(c, threshold, language),
+                                c.maintenance, services))
+    severity = (clients[0].severity if scope is not None and clients else incident.severity) or "ok"
+    return Digest(
+        incident_id=incident.id, severity=severity, title=title,
+        headline=_scoped_line(incident.headline, config, incident, scope),
+        quiet=_scoped_line(incident.quiet, config, incident, scope),
+        url=config.incident_url(incident.id),
+        changes=[(c.client, ch) for c in clients for ch in c.changes],
+        clients=lines, alerts=[_alert_line(a, ph) for a in alerts],
+        unmapped=list(incident.unmapped_hosts) if scope is None else [],
+        truncated=incident.truncated, t=ph,
+    )
+
+
 def render(config: Config, incident: Incident, scope: str | None = None) -> Message:
     """Render the incident, or only one client's part of it when `scope` names that client."""
     clients = [c for c in incident.clients if scope is None or c.client == scope]
     language = config.report.language
     env = environment(config)
     url = config.incident_url(incident.id)
+    alerts = [a for a in incident.alerts if scope is None or a.server is None
+              or scope in config.inventory.affected_by(a.server)]
+    if scope is not None:
+        alerts = [a for a in alerts if a.server is not None]
+    title = subject(incident, clients, language, scope)
+    d = digest(config, incident, clients, scope, alerts, title)
     ctx: dict[str, Any] = {
         "incident": incident, "clients": clients, "url": url, "colours": COLOURS,
         "words": SEVERITY_WORD[language], "t": PHRASES[language], "scope": scope,
-        "severity": incident.severity or "ok",
-        "alerts": [a for a in incident.alerts if scope is None or a.server is None
-                   or scope in config.inventory.affected_by(a.server)],
+        "severity": d.severity, "alerts": alerts, "d": d,
+        "summaries": {line.client: line.summary for line in d.clients},
     }
-    if scope is not None:
-        ctx["alerts"] = [a for a in ctx["alerts"] if a.server is not None]
     text = env.get_template("email.txt.j2").render(**ctx)
     html = env.get_template("email.html.j2").render(**ctx)
     attachments = [(f"checks-{incident.id}.csv", "text/csv", checks_csv(clients))]
     logs = logs_text(clients)
     if logs.strip():
         attachments.append((f"logs-{incident.id}.txt", "text/plain", logs))
-    return Message(incident=incident, clients=clients, severity=incident.severity or "ok",
-                   subject=subject(incident, clients, language), text=text, html=html, url=url,
-                   attachments=attachments, scope=scope)
+    return Message(incident=incident, clients=clients, severity=d.severity, subject=title, text=text, html=html,
+                   url=url, attachments=attachments, scope=scope, digest=d)
+
+
+__all__ = ["Digest", "Message", "Safe", "chat_text", "render", "subject"]
