@@ -18,7 +18,7 @@ import aiohttp
 
 from bench.fleet import address
 from responder.config import ProbeConfig
-from responder.inventory import ServiceSpec, Server, make_target
+from responder.inventory import Server, ServiceSpec, make_target
 from tests.support.fleet import free_port
 from workers.probe import probe
 

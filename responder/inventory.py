@@ -7,6 +7,7 @@ an alert costs the same at ten servers as at ten thousand.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +48,16 @@ class ServiceSpec(_Model):
         return url
 
 
+def _pattern(value: str | None) -> str | None:
+    """A `log_filter` must compile here, not fail later on a worker."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
 class ServerSsh(_Model):
     port: int = Field(22, ge=1, le=65535)
     username: str | None = None
@@ -62,6 +73,8 @@ class Server(_Model):
     logs: list[str] = Field(default_factory=list)
     log_filter: str | None = None
     role: str | None = None
+
+    _log_filter = field_validator("log_filter")(_pattern)
 
     @field_validator("address")
     @classmethod
@@ -94,6 +107,8 @@ class Client(_Model):
     depends_on: list[str] = Field(default_factory=list)
     vhosts: list[str] = Field(default_factory=list)
     log_filter: str | None = None
+
+    _log_filter = field_validator("log_filter")(_pattern)
 
     @field_validator("services", mode="before")
     @classmethod
@@ -148,6 +163,8 @@ class HostMatch:
 
 
 def _ip(text: str) -> str | None:
+    if not text or not (text[0].isdigit() or ":" in text):
+        return None  # cheap exit: names are the common case, and a failed parse costs an exception
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

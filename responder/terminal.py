@@ -51,7 +51,8 @@ def print_incident(console: Console, incident: Incident) -> None:
     for c in incident.clients:
         for log in c.logs:
             console.print(Text.assemble((f"logs {c.client} · {log.server} ", "bold"), log.path or "",
-                                        (f"  {log.error}" if log.error else "", "red")))
+                                        (f"  {log.error}" if log.error else "", "red"),
+                                        (f"  ({log.note})" if log.note else "", "yellow")))
             for line in log.lines[:20]:
                 console.print(Text("  " + line), highlight=False)
     if incident.unmapped_hosts:
