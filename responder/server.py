@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from responder.config import Config
+from responder.errors import ResponderError
 from responder.queueing import EmbeddedRedis, Supervisor, redis_url
 from responder.store import Store, connect
 from responder.web.app import make_app
@@ -38,7 +39,10 @@ async def _serve(config: Config, config_path: str | None, workers: int) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         host, port = config.listen_host_port
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise ResponderError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
         if supervisor:
             supervisor.start()
         log.info("listening on http://%s:%d with %d workers", host, port, workers)
