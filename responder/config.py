@@ -111,6 +111,7 @@ class EmailConfig(_Model):
     to: list[str] = Field(default_factory=list)
     timeout: Duration = 10.0
     verify_tls: bool = True
+    ca_file: str | None = None  # an extra CA bundle for a relay with an internal certificate
 
 
 class TeamsConfig(_Model):

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
 import ssl
 from pathlib import Path
 
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from responder.config import ProbeConfig
 from responder.inventory import Expect, Server, ServiceSpec, make_target
 from tests.support.fleet import Fleet, free_port, next_address
+from tests.support.tls import self_signed
 from workers.probe import probe
 
 
@@ -76,26 +72,10 @@ async def test_url_host_is_sent_as_host_header(fleet: Fleet) -> None:
     assert r.check.url == f"http://shop.acme.example:{fleet.port('shop')}/health"
 
 
-def _cert(tmp: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp / f"{name}.crt", tmp / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 async def test_tls_sni_is_the_url_host(tmp_path: Path) -> None:
     """The server picks its certificate by SNI; the probe verifies it against the URL's host while
     connecting to the server's address."""
-    cert, key = _cert(tmp_path, "shop.acme.example")
+    cert, key = self_signed(tmp_path, "shop.acme.example")
     seen_sni: list[str | None] = []
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)

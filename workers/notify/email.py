@@ -65,6 +65,8 @@ async def send(ctx: Context, message: Message, delivery: Delivery) -> None:
 async def send_mail(cfg: EmailConfig, message: Message, to: str) -> None:
     """Send one message to one address; raises on failure (the caller records it)."""
     context = ssl.create_default_context()
+    if cfg.ca_file:
+        context.load_verify_locations(cfg.ca_file)
     if not cfg.verify_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
