@@ -1,7 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages that the slow tests drive as private processes. Best effort: without
 # root or apt the tests that need a package skip with the reason, and the rest still run.
-PKGS="prometheus-alertmanager icinga2 chromium openssh-server openssh-client"
+#   prometheus-alertmanager                          tests/test_integration_alertmanager.py
+#   icinga2                                          tests/test_integration_icinga.py
+#   zabbix-server-pgsql zabbix-frontend-php php-cli
+#   php-pgsql postgresql (initdb for a private cluster) tests/test_integration_zabbix.py
+PKGS="prometheus-alertmanager icinga2 zabbix-server-pgsql zabbix-frontend-php php-cli php-pgsql postgresql chromium openssh-server openssh-client"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
