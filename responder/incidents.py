@@ -32,7 +32,8 @@ from responder.sources import Batch
 from responder.store import ALERT_INDEX_TTL, DELIVERY_TTL, Store, text
 from responder.verdict import ClientVerdict, failing_servers, worst
 
-UNMAPPED = "_unmapped"  # the pointer an incident of unmapped alerts only is found by
+UNMAPPED = "_unmapped"
+RECORDED_ONLY = "-"  # the alert index's value for an alert that went to no incident  # the pointer an incident of unmapped alerts only is found by
 
 # (pipe, incident_id, generation, when) -> None: puts the assessment job on the queue
 Scheduler = Callable[[Any, str, int, datetime], None]
@@ -46,8 +47,15 @@ class Accepted:
 
 
 def map_alerts(alerts: list[Alert], inventory: Inventory) -> list[Alert]:
-    """Fill in `server` for every alert whose host the inventory knows."""
-    return [a.model_copy(update={"server": inventory.server_for(a.host) if a.host else None}) for a in alerts]
+    """Fill in `server` for every alert whose host the inventory knows. An Icinga or Zabbix host name
+    the inventory lacks may still carry an address it knows (the `address` label)."""
+    out = []
+    for a in alerts:
+        server = inventory.server_for(a.host) if a.host else None
+        if server is None and a.labels.get("address"):
+            server = inventory.server_for(a.labels["address"])
+        out.append(a.model_copy(update={"server": server}))
+    return out
 
 
 def new_incident(now: datetime) -> Incident:
@@ -87,7 +95,8 @@ class Intake:
             with self.store.transaction() as pipe:
                 grouping.save(pipe, self.schedule)
                 for key, ids in placed.items():
-                    pipe.set(self.store.key("alert", key), ",".join(ids), ex=ALERT_INDEX_TTL)
+                    # "-": recorded, but on no incident (an acknowledgement with nothing open)
+                    pipe.set(self.store.key("alert", key), ",".join(ids) or RECORDED_ONLY, ex=ALERT_INDEX_TTL)
                 for a in fresh:
                     if placed[a.key]:
                         pipe.set(self.store.key("ident", a.identity), placed[a.key][0], ex=ALERT_INDEX_TTL)
@@ -96,7 +105,8 @@ class Intake:
                     "source": batch.source, "received_at": now.isoformat(), **(meta or {}),
                     "alerts": [a.key for a in alerts], "body": body.decode("utf-8", "replace"),
                 }), ex=DELIVERY_TTL)
-        every = {i for found in placed.values() for i in found} | {i for found in known.values() for i in found if i}
+        every = {i for found in placed.values() for i in found} | \
+            {i for found in known.values() for i in found if i and i != RECORDED_ONLY}
         return Accepted(accepted=len(fresh), duplicates=len(alerts) - len(fresh), incidents=sorted(every))
 
 

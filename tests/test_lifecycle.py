@@ -255,3 +255,24 @@ def test_a_return_to_an_earlier_picture_is_news_again(store: Store, tmp_path: Pa
     states = [j.split(f"notify-{iid}-")[1] for j in notify_q.job_ids]
     assert [s.split("-")[0] for s in states] == ["1", "2", "3"]
     assert states[0].split("-")[1] == states[2].split("-")[1]  # the same picture, told twice
+
+
+def test_an_unknown_name_with_a_known_address_is_mapped(store: Store, tmp_path: Path) -> None:
+    cfg = from_data({"inventory": INVENTORY, "incidents": {"group_wait": "10s"}}, base=tmp_path)
+    body = {"alerts": [{"status": "firing", "labels": {"instance": "web-01.legacy.example", "address": "10.0.0.2",
+                                                       "alertname": "Down"}, "startsAt": "2025-11-18T09:00:00Z"}]}
+    [iid] = Intake(store, cfg, assess_scheduler(store.r)).accept(alertmanager.parse_data(body), b"{}").incidents
+    inc = store.get_incident(iid)
+    assert inc is not None and inc.alerts[0].server == "s2" and inc.affected == ["acme", "globex"]
+
+
+def test_a_recorded_only_event_is_still_a_known_duplicate(store: Store, tmp_path: Path) -> None:
+    cfg = from_data({"inventory": INVENTORY}, base=tmp_path)
+    intake = Intake(store, cfg, assess_scheduler(store.r))
+    ack = alertmanager.parse_data({"alerts": [{"status": "firing", "labels": {"instance": "s1", "alertname": "A"},
+                                               "startsAt": "2025-11-18T09:00:00Z"}]})
+    ack.alerts[0] = ack.alerts[0].model_copy(update={"event": "acknowledgement"})
+    first = intake.accept(ack, b"{}")
+    again = intake.accept(ack, b"{}")
+    assert (first.accepted, first.incidents) == (1, [])
+    assert (again.accepted, again.duplicates, again.incidents) == (0, 1, [])
