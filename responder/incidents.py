@@ -32,8 +32,8 @@ from responder.sources import Batch
 from responder.store import ALERT_INDEX_TTL, DELIVERY_TTL, Store, text
 from responder.verdict import ClientVerdict, failing_servers, worst
 
-UNMAPPED = "_unmapped"
-RECORDED_ONLY = "-"  # the alert index's value for an alert that went to no incident  # the pointer an incident of unmapped alerts only is found by
+UNMAPPED = "_unmapped"  # the pointer an incident of unmapped alerts only is found by
+RECORDED_ONLY = "-"  # the alert index's value for an alert that went to no incident
 
 # (pipe, incident_id, generation, when) -> None: puts the assessment job on the queue
 Scheduler = Callable[[Any, str, int, datetime], None]
