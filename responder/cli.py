@@ -92,8 +92,9 @@ def worker(config_path: str | None, burst: bool) -> None:
         conn.ping()
     except redis.RedisError as exc:
         fail(f"cannot reach Redis at {url}: {exc}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    ResponderWorker(list(QUEUES), connection=conn).work(burst=burst, with_scheduler=True, logging_level="INFO")
+    level = config_module.log_level()
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    ResponderWorker(list(QUEUES), connection=conn).work(burst=burst, with_scheduler=True, logging_level=level)
 
 
 # -- replay and check ------------------------------------------------------------------------------

@@ -261,7 +261,13 @@ def read_yaml(path: Path) -> Any:
 
 def resolve_path(value: str, base: Path) -> str:
     p = Path(os.path.expanduser(value))
-    return str(p if p.is_absolute() else (base / p))
+    return os.path.normpath(p if p.is_absolute() else (base / p))
+
+
+def log_level() -> str:
+    """`$RESPONDER_LOG_LEVEL` (default INFO) for serve and worker: WARNING hides RQ's line per job."""
+    level = os.environ.get("RESPONDER_LOG_LEVEL", "INFO").upper()
+    return level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
 
 
 def config_path(explicit: str | None = None) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from responder.config import Config
+from responder.config import Config, log_level
 from responder.errors import ResponderError
 from responder.queueing import EmbeddedRedis, Supervisor, redis_url
 from responder.store import Store, connect
@@ -64,5 +64,5 @@ async def _serve(config: Config, config_path: str | None, workers: int) -> None:
 
 
 def run(config: Config, config_path: str | None, workers: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=log_level(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     asyncio.run(_serve(config, config_path, workers))

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,13 +96,13 @@ async def wait_ready(url: str, seconds: float = 30.0) -> None:
 
 
 async def main(once: bool) -> int:
+    # every run starts from scratch: otherwise the replayed storm is (rightly) a duplicate of the last one
+    shutil.rmtree(VAR, ignore_errors=True)
     MAILDIR.mkdir(parents=True, exist_ok=True)
-    for old in MAILDIR.glob("*.eml"):
-        old.unlink()
     smtp = Controller(MailCatcher(), hostname="127.0.0.1", port=SMTP_PORT)
     smtp.start()
     runners = await start_fleet()
-    env = {**os.environ, "RESPONDER_TOKEN": TOKEN}
+    env = {"RESPONDER_LOG_LEVEL": "WARNING", **os.environ, "RESPONDER_TOKEN": TOKEN}
     serve = subprocess.Popen([sys.executable, "-m", "responder", "serve", "--config", str(CONFIG),
                               "--workers", "2"], env=env)
     base = "http://127.0.0.1:8080"
