@@ -10,10 +10,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from responder.alerts import Alert, Source
-from responder.errors import PayloadError
+from responder.errors import PayloadError, pydantic_problems
 
 
 @dataclass
@@ -24,6 +26,20 @@ class Batch:
     alerts: list[Alert]
     truncated: int = 0  # alerts the sender left out (Alertmanager's max_alerts)
     warnings: list[str] = field(default_factory=list)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: Any) -> M:
+    """`model` from `data`, or a PayloadError naming the first field that is wrong."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = pydantic_problems(exc)
+        field, _, message = problems[0].partition(": ")
+        extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PayloadError(message + extra, field=field) from None
 
 
 def decode_json(body: bytes) -> Any:

@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from responder.alerts import Alert, digest, utcnow
-from responder.errors import PayloadError, pydantic_problems
-from responder.sources import Batch, decode_json
+from responder.errors import PayloadError
+from responder.sources import Batch, decode_json, validated
 
 # labels that name the host, in the order we trust them
 HOST_LABELS = ("instance", "host", "hostname", "nodename", "server", "target", "address")
@@ -69,14 +69,7 @@ def parse(body: bytes) -> Batch:
 
 
 def parse_data(data: dict[str, Any]) -> Batch:
-    try:
-        msg = WebhookMessage.model_validate(data)
-    except ValidationError as exc:
-        problems = pydantic_problems(exc)
-        first = problems[0]
-        field, _, message = first.partition(": ")
-        extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise PayloadError(message + extra, field=field) from None
+    msg = validated(WebhookMessage, data)
     received = utcnow()
     alerts = []
     for a in msg.alerts:

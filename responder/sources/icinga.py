@@ -19,11 +19,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from responder.alerts import Alert, Event, digest, utcnow
-from responder.errors import PayloadError, pydantic_problems
-from responder.sources import Batch, decode_json, is_spooled
+from responder.errors import PayloadError
+from responder.sources import Batch, decode_json, is_spooled, validated
 
 # $notification.type$ (compat spelling and the newer CamelCase one) -> our event
 TYPES: dict[str, Event] = {
@@ -323,13 +323,7 @@ def parse_data(data: dict[str, Any]) -> Batch:
     """One notification's fields (the JSON glue) as a Batch of one Alert."""
     if not isinstance(data, dict):
         raise PayloadError("expected a JSON object with the notification's macros")
-    try:
-        n = Notification.model_validate(data)
-    except ValidationError as exc:
-        problems = pydantic_problems(exc)
-        field, _, message = problems[0].partition(": ")
-        extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise PayloadError(message + extra, field=field) from None
+    n = validated(Notification, data)
     kind = re.sub(r"[\s_-]", "", _present(n.notification_type)).upper()
     if not kind:
         raise PayloadError("missing: the notification type ($notification.type$, flag -t)", field="notification_type")

@@ -15,11 +15,11 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from responder.alerts import Alert, Event, digest, utcnow
-from responder.errors import PayloadError, pydantic_problems
-from responder.sources import Batch, decode_json, is_spooled
+from responder.errors import PayloadError
+from responder.sources import Batch, decode_json, is_spooled, validated
 
 LABEL_LIMIT = 8192
 _MACRO = re.compile(r"^\{[^{}\s]+\}$")
@@ -277,13 +277,7 @@ def parse_data(data: dict[str, Any]) -> Batch:
     """One delivery's parameters as a Batch of one Alert."""
     if not isinstance(data, dict):
         raise PayloadError("expected a JSON object with the media type's parameters")
-    try:
-        p = Params.model_validate(data)
-    except ValidationError as exc:
-        problems = pydantic_problems(exc)
-        field, _, message = problems[0].partition(": ")
-        extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise PayloadError(message + extra, field=field) from None
+    p = validated(Params, data)
     if p.event_id is None:
         raise PayloadError("missing: the event id ({EVENT.ID}; the macro was not expanded, or the message "
                            "lacks the template's EVENT.ID line)", field="event_id")

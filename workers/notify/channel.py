@@ -13,12 +13,14 @@ Adding a channel is a new module here and one line in dispatch.CHANNELS.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
 from responder.config import Config
+from responder.inventory import Contacts
 
 if TYPE_CHECKING:
     from workers.notify.http import RetryPolicy
@@ -55,6 +57,17 @@ class DeliveryError(Exception):
     def __init__(self, message: str, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+def webhook_recipients(config: Config, client: str | None, name: str, own: str | None,
+                       contact: Callable[[Contacts], str | None]) -> list[Delivery]:
+    """For a webhook channel: the config's URL for the whole incident, or the client's own URL for its
+    part. The record's `to` is a label (`teams`, `teams:acme`); the URL stays in `target`."""
+    if client is None:
+        return [Delivery(name, name, target=own)] if own else []
+    found = config.inventory.clients.get(client)
+    url = contact(found.contacts) if found else None
+    return [Delivery(name, f"{name}:{client}", scope=client, target=url)] if url else []
 
 
 class Channel(Protocol):

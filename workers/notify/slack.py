@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from responder.config import Config
-from workers.notify.channel import Context, Delivery
+from workers.notify.channel import Context, Delivery, webhook_recipients
 from workers.notify.http import post_json
 from workers.notify.markup import FLAVOURS, shorten
 from workers.notify.render import Message, chat_text
@@ -26,12 +26,8 @@ PLAIN_CHARS = 15_000  # Mattermost posts hold 16,383 characters
 
 
 def recipients(config: Config, client: str | None) -> list[Delivery]:
-    if client is None:
-        return [Delivery(NAME, NAME, target=config.chat.slack.url)] if config.chat.slack else []
-    found = config.inventory.clients.get(client)
-    if found is None or not found.contacts.slack:
-        return []
-    return [Delivery(NAME, f"{NAME}:{client}", scope=client, target=found.contacts.slack)]
+    own = config.chat.slack.url if config.chat.slack else None
+    return webhook_recipients(config, client, NAME, own, lambda contacts: contacts.slack)
 
 
 def cut(text: str, limit: int) -> str:

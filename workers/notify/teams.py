@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from responder.config import Config
-from workers.notify.channel import Context, Delivery, DeliveryError
+from workers.notify.channel import Context, Delivery, DeliveryError, webhook_recipients
 from workers.notify.http import encode, post_json
 from workers.notify.markup import escape_teams, shorten
 from workers.notify.render import Digest, Message
@@ -28,12 +28,8 @@ TITLE_CHARS = 80  # one fact's title
 
 
 def recipients(config: Config, client: str | None) -> list[Delivery]:
-    if client is None:
-        return [Delivery(NAME, NAME, target=config.chat.teams.url)] if config.chat.teams else []
-    found = config.inventory.clients.get(client)
-    if found is None or not found.contacts.teams:
-        return []
-    return [Delivery(NAME, f"{NAME}:{client}", scope=client, target=found.contacts.teams)]
+    own = config.chat.teams.url if config.chat.teams else None
+    return webhook_recipients(config, client, NAME, own, lambda contacts: contacts.teams)
 
 
 def _text(text: str, limit: int) -> str:
