@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.daemons.common import stop_process
 from tests.support.fleet import free_port
 
 BINARY = "/usr/bin/prometheus-alertmanager"
@@ -39,9 +40,4 @@ def running(config: Path, directory: Path) -> Iterator[Alertmanager]:
     try:
         yield Alertmanager(url=f"http://127.0.0.1:{port}", log=log, process=proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=20)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,16 @@ async def wait_until(check: Callable[[], Any | Awaitable[Any]], what: str,
             raise AssertionError(f"never happened: {what} (last seen: {value!r})\n--- daemon log ---\n"
                                  f"{log()[-6000:]}")
         await asyncio.sleep(0.2)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Terminate a daemon, and kill it if it does not go."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def tail(path: Path) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.daemons.common import stop_process
+
 BINARY = "/usr/sbin/icinga2"
 
 CHECK_SCRIPT = """#!/bin/sh
@@ -89,9 +91,4 @@ def running(d: Path, conf: Path) -> Iterator[Icinga]:
     try:
         yield Icinga(directory=d, log=d / "log" / "icinga2.log")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)

@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from tests.daemons.common import stop_process
 from tests.support.fleet import free_port
 
 SERVER = "/usr/sbin/zabbix_server"
@@ -100,15 +101,6 @@ def _as_db_user(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def _wait_for_postgres(port: int, user: str) -> None:
     import time
 
@@ -143,7 +135,7 @@ def postgres() -> Iterator[tuple[int, str]]:
         _wait_for_postgres(port, user)
         yield port, user
     finally:
-        _stop(proc)
+        stop_process(proc)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -255,7 +247,7 @@ def running(directory: Path, alert_scripts: list[Path], env: dict[str, str]) -> 
             yield stack
         finally:
             for proc in reversed(stack.processes):
-                _stop(proc)
+                stop_process(proc)
             shutil.rmtree(sockets, ignore_errors=True)
 
 
