@@ -23,7 +23,7 @@ from typing import Any
 
 from responder import maintenance
 from responder.alerts import Alert, utcnow
-from responder.changes import diff
+from responder.changes import diff, headline
 from responder.config import Config
 from responder.incident import Incident, new_id
 from responder.inventory import Inventory
@@ -277,7 +277,7 @@ def settle(inc: Incident, clients: list[ClientVerdict], previous: dict[str, Clie
     alerting = set(inc.alerting_servers)
     inv = config.inventory
     for c in clients:
-        c.changes = diff(previous.get(c.client), c)
+        c.changes = diff(previous.get(c.client), c, config.report.language)
         failing = failing_servers(c)
         touching = {s for s in alerting if c.client in inv.affected_by(s)}
         window = covering(active, c.client, failing or touching)
@@ -292,17 +292,11 @@ def settle(inc: Incident, clients: list[ClientVerdict], previous: dict[str, Clie
     if inc.all_resolved and inc.severity == "ok" and not inc.dirty:
         inc.status = "resolved"
         inc.resolved_at = now
-        inc.headline = "recovered: every check passes" if inc.alerts else None
+        inc.headline = headline(clients, True, config.report.language) if inc.alerts else None
     else:
         inc.status = "assessed"
-        if inc.alerts and inc.all_resolved:
-            still = sorted({f"{s.service} on {k.server}" for c in clients for s in c.services
-                            for k in s.checks if not k.ok})
-            shown = ", ".join(still[:5]) + (f" and {len(still) - 5} more" if len(still) > 5 else "")
-            inc.headline = f"alerts resolved, but {shown} still failing" if still else \
-                "alerts resolved, but checks are still slow"
-        else:
-            inc.headline = None
+        inc.headline = headline(clients, False, config.report.language) if inc.alerts and inc.all_resolved \
+            else None
 
 
 # (pipe, incident_id, state) -> None: puts the notify job on the queue

@@ -276,3 +276,14 @@ def test_a_recorded_only_event_is_still_a_known_duplicate(store: Store, tmp_path
     again = intake.accept(ack, b"{}")
     assert (first.accepted, first.incidents) == (1, [])
     assert (again.accepted, again.duplicates, again.incidents) == (0, 1, [])
+
+
+def test_changes_and_headline_in_russian(tmp_path: Path) -> None:
+    cfg = from_data({"inventory": INVENTORY, "report": {"language": "ru"}}, base=tmp_path)
+    before = verdict("globex", {"s2": "ok"})
+    after = verdict("globex", {"s2": "fail"})
+    assert diff(before, after, "ru") == ["норма → критично", "shop на s2: сбой: HTTP 503"]
+    inc = incident_with("resolved")
+    settle(inc, [after], {"globex": before}, [], cfg, utcnow())
+    assert inc.headline == "алерты сняты, но сбой продолжается: shop на s2"
+    assert inc.clients[0].changes[0] == "норма → критично"
