@@ -160,6 +160,7 @@ class Spool:
         it is empty or the receiver is down.
         """
         report = FlushReport()
+        self._sweep_tmp()
         done: set[str] = set()
         while True:
             names = [n for n in self.pending() if n not in done]
@@ -192,6 +193,15 @@ class Spool:
                     report.error = result.detail
                     report.left = len(names) - i
                     return report
+
+    def _sweep_tmp(self, older_than: float = 3600.0) -> None:
+        """Drop files a crashed writer left half-written in tmp/: never renamed into place, so never
+        acknowledged to Icinga or Zabbix. An hour is far longer than any write takes."""
+        cutoff = time.time() - older_than
+        for leftover in self.tmp.glob("*.tmp"):
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
 
     def _quarantine(self, name: str, why: str) -> None:
         """A file we cannot read goes to rejected/ as it is, with the reason beside it."""

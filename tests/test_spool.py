@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -154,3 +155,21 @@ async def test_spooled_and_rejected_files_replay(tmp_path: Path) -> None:
         body = path.read_bytes()
         assert detect_source(body) == source
         assert parser_for(source)(body).alerts
+
+
+async def test_flush_sweeps_old_half_written_files(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.put("icinga", "{}")
+    old = spool.tmp / "crashed.json.abc.tmp"
+    old.write_text("{half")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    fresh = spool.tmp / "writing.json.def.tmp"
+    fresh.write_text("{in progress")
+
+    async def away(envelope: Envelope) -> Result:
+        return Result("retry", "receiver away")
+
+    with spool.lock():
+        await spool.flush(away)
+    assert not old.exists() and fresh.exists()
+    assert len(spool.pending()) == 1
