@@ -62,7 +62,8 @@ def notify_scheduler(conn: redis.Redis) -> Any:
     def notify(pipe: Any, incident_id: str, state: str) -> None:
         job = queue.create_job(
             NOTIFY_JOB, args=(incident_id, state), job_id=f"notify-{incident_id}-{state}",
-            retry=Retry(max=3, interval=[5, 30, 120]), timeout=300, result_ttl=3600,
+            # the last retry comes after a dead sender's claim went stale (Store.CLAIM_STALE)
+            retry=Retry(max=3, interval=[10, 60, 180]), timeout=300, result_ttl=3600,
             failure_ttl=7 * 86400, description=f"notify incident {incident_id} ({state})",
         )
         queue.enqueue_job(job, pipeline=pipe)

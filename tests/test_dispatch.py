@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from tests.support.chat_endpoints import (
 from tests.support.fleet import Fleet
 from tests.support.scenario import shared_fleet, storm, write_config
 from tests.support.smtp import Collector
-from workers.notify.dispatch import notify, plan, retry_failed
+from workers.notify.dispatch import RetryLater, notify, plan, retry_failed
 from workers.notify.http import RetryPolicy
 from workers.notify.render import render
 
@@ -166,6 +167,26 @@ async def test_teams_503_then_success_delivers_once_even_when_the_job_runs_again
     assert stored is not None
     assert sorted((n.to, n.status, n.state) for n in stored.notifications) == \
         [("teams", "sent", "state-1"), ("teams:acme", "sent", "state-1")]
+
+
+async def test_a_sender_that_died_mid_send_delays_the_message_but_never_loses_it(chat: ChatEndpoints,
+                                                                                  store: Store) -> None:
+    """A worker killed while sending leaves its claim at "sending": the job's retries wait until the
+    claim is stale (no send lasts that long), then take it over and send exactly once."""
+    cfg = sample_config(chat, chat={"teams": {"url": chat.teams_url()}}, routes={"critical": ["teams"]})
+    inc = sample_incident()
+    save(store, inc)
+    key = store.key("sent", inc.id, "state-1", "teams", "teams")
+    store.r.set(key, f"sending {int(time.time())}")  # a sender at work, or one that just died
+    with pytest.raises(RetryLater, match="teams teams"):
+        await notify(store, cfg, inc.id, "state-1", policy=FAST)
+    assert chat.of("teams", "noc") == []
+    store.r.set(key, f"sending {int(time.time()) - store.CLAIM_STALE - 1}")  # it died long ago
+    outcomes = await notify(store, cfg, inc.id, "state-1", policy=FAST)
+    assert outcomes is not None and ("teams", "sent") in [(o.record.to, o.record.status) for o in outcomes]
+    assert len(chat.of("teams", "noc")) == 1
+    assert await notify(store, cfg, inc.id, "state-1", policy=FAST) == []  # and only once
+    assert len(chat.of("teams", "noc")) == 1
 
 
 async def test_stale_state_is_not_sent(chat: ChatEndpoints, store: Store) -> None:

@@ -150,10 +150,15 @@ async def deliver(config: Config, incident: Incident, deliveries: list[Delivery]
 # -- the job -----------------------------------------------------------------------------------------
 
 
-def _ledger(store: Store, incident_id: str, state: str) -> tuple[Callable[[Delivery], bool],
-                                                                  Callable[[Delivery, str, bool], None]]:
+def _ledger(store: Store, incident_id: str, state: str,
+            busy: list[Delivery] | None = None) -> tuple[Callable[[Delivery], bool],
+                                                          Callable[[Delivery, str, bool], None]]:
     def claim(d: Delivery) -> bool:
-        return store.claim_message(incident_id, state, d.channel, d.to)
+        if store.claim_message(incident_id, state, d.channel, d.to):
+            return True
+        if busy is not None and store.message_status(incident_id, state, d.channel, d.to) == "sending":
+            busy.append(d)  # an earlier run of this job died mid-send: try again once its claim is stale
+        return False
 
     def settle(d: Delivery, status: str, transient: bool) -> None:
         if status == "failed" and transient:
@@ -185,10 +190,14 @@ async def notify(store: Store, config: Config, incident_id: str, state: str,
         return None
     if (incident.last_state is not None and incident.last_state != state) or incident.quiet:
         return []
-    claim, settle = _ledger(store, incident_id, state)
+    busy: list[Delivery] = []
+    claim, settle = _ledger(store, incident_id, state, busy)
     outcomes = await attempt(config, incident, plan(config, incident), claim=claim, settle=settle, policy=policy,
                              state=state)
     _record(store, incident_id, outcomes)
+    if busy:
+        raise RetryLater(f"{len(busy)} held by a sender that did not finish: "
+                         + ", ".join(f"{d.channel} {d.to}" for d in busy))
     return outcomes
 
 
@@ -232,18 +241,15 @@ async def retry_failed(store: Store, config: Config, incident_id: str,
         return Retried([], [], [])
     deliveries = [d for d in plan(config, incident) if (d.channel, d.to) in failed]
     gone = sorted(f"{c} {to}" for c, to in failed - {(d.channel, d.to) for d in deliveries})
-    busy: list[str] = []
     ready: list[Delivery] = []
     with store.guard():
         for d in deliveries:
-            held = store.message_status(incident_id, state, d.channel, d.to)
-            if held == "sending":
-                busy.append(f"{d.channel} {d.to}")
-                continue
-            if held == "failed":
+            if store.message_status(incident_id, state, d.channel, d.to) == "failed":
                 store.release_message(incident_id, state, d.channel, d.to)
             ready.append(d)
-    claim, settle = _ledger(store, incident_id, state)
+    held: list[Delivery] = []  # still claimed by a send in progress (a dead sender's claim goes stale)
+    claim, settle = _ledger(store, incident_id, state, held)
     outcomes = await attempt(config, incident, ready, claim=claim, settle=settle, policy=policy, state=state)
     _record(store, incident_id, outcomes)
+    busy = [f"{d.channel} {d.to}" for d in held]
     return Retried(outcomes, busy, gone)
