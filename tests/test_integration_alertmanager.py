@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -55,18 +56,22 @@ def alert(instance: str, ends: datetime | None = None) -> dict[str, object]:
     return body
 
 
+async def until_ready(session: aiohttp.ClientSession, am: Any) -> None:
+    async def ready() -> bool:
+        try:
+            async with session.get(f"{am.url}/-/ready") as resp:
+                return resp.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    await wait_until(ready, "Alertmanager ready", lambda: tail(am.log))
+
+
 async def test_the_sample_delivers_firing_and_resolved(receiver: LiveReceiver, store: Store, tmp_path: Path) -> None:
     require(alertmanager.BINARY)
     with alertmanager.running(pasted(receiver, tmp_path), tmp_path) as am:
         async with aiohttp.ClientSession() as session:
-            async def ready() -> bool:
-                try:
-                    async with session.get(f"{am.url}/-/ready") as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await wait_until(ready, "Alertmanager ready", lambda: tail(am.log))
+            await until_ready(session, am)
             firing = [alert("web-01:9100"), alert("web-02:9100")]
             async with session.post(f"{am.url}/api/v2/alerts", json=firing) as resp:
                 assert resp.status == 200, await resp.text()
@@ -100,14 +105,7 @@ async def test_a_wrong_token_is_refused_and_nothing_stored(receiver: LiveReceive
     (tmp_path / "responder.token").write_text("not-the-token\n")
     with alertmanager.running(path, tmp_path) as am:
         async with aiohttp.ClientSession() as session:
-            async def ready() -> bool:
-                try:
-                    async with session.get(f"{am.url}/-/ready") as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
-
-            await wait_until(ready, "Alertmanager ready", lambda: tail(am.log))
+            await until_ready(session, am)
             async with session.post(f"{am.url}/api/v2/alerts", json=[alert("web-01:9100")]) as resp:
                 assert resp.status == 200
             await wait_until(lambda: "401" in tail(am.log), "Alertmanager logs the 401", lambda: tail(am.log))
