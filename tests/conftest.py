@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -55,6 +56,17 @@ def smtp() -> Iterator[Collector]:
     collector.port = port  # type: ignore[attr-defined]
     yield collector
     controller.stop()
+
+
+@pytest.fixture
+async def live_receiver(store: Store, tmp_path: Path) -> AsyncIterator[Any]:
+    """The real app on a loopback port, started, for tests where a real daemon posts to it."""
+    from tests.daemons.common import LiveReceiver
+
+    r = LiveReceiver(store, tmp_path)
+    await r.start()
+    yield r
+    await r.stop()
 
 
 def run_responder(*args: str, env: dict[str, str] | None = None, timeout: float = 120,

@@ -3,7 +3,6 @@ an alert posted to Alertmanager's API reaches Responder with the bearer token an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,8 @@ SAMPLE = ROOT / "samples" / "integrations" / "alertmanager" / "alertmanager.yml"
 
 
 @pytest.fixture
-async def receiver(store: Store, tmp_path: Path) -> AsyncIterator[LiveReceiver]:
-    r = LiveReceiver(store, tmp_path)
-    await r.start()
-    yield r
-    await r.stop()
+def receiver(live_receiver: LiveReceiver) -> LiveReceiver:
+    return live_receiver
 
 
 def pasted(receiver: LiveReceiver, directory: Path) -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,8 @@ HOST, ITEM = "web-01", "responder.probe"
 
 
 @pytest.fixture
-async def receiver(store: Store, tmp_path: Path) -> AsyncIterator[LiveReceiver]:
-    r = LiveReceiver(store, tmp_path)
-    await r.start()
-    yield r
-    await r.stop()
+def receiver(live_receiver: LiveReceiver) -> LiveReceiver:
+    return live_receiver
 
 
 def deliveries(store: Store) -> list[dict[str, Any]]:

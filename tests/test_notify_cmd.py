@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from responder.config import from_data
 from responder.sources import alertmanager, icinga
 from responder.spool import Spool
 from responder.store import Store
-from responder.web.app import make_app
 from tests.conftest import PAYLOADS, ROOT, run_responder_async
+from tests.daemons.common import LiveReceiver
 from tests.support.fleet import free_port
 
 INVENTORY = {
@@ -33,40 +31,13 @@ HOST_DOWN = json.loads((PAYLOADS / "icinga-host-down.argv.json").read_text())[1:
 SERVICE_CRITICAL = json.loads((PAYLOADS / "icinga-service-critical.argv.json").read_text())[1:]
 
 
-class Receiver:
-    """`responder serve`'s app on a fixed loopback port, started and stopped at will."""
-
-    def __init__(self, store: Store, tmp_path: Path, answer: int | None = None) -> None:
-        self.store = store
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = from_data({"inventory": INVENTORY, "auth": {"tokens": ["test-token"]},
-                                 "incidents": {"group_wait": "10s"}}, base=tmp_path)
-        self.answer = answer
-        self.runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        if self.answer is None:
-            app = make_app(self.config, self.store)
-        else:
-            app = web.Application()
-
-            async def fixed(request: web.Request) -> web.Response:
-                return web.json_response({"error": "busy"}, status=self.answer or 500)
-
-            app.router.add_post("/hooks/{source}", fixed)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
-            self.runner = None
+def Receiver(store: Store, tmp_path: Path, answer: int | None = None) -> LiveReceiver:
+    """The real app (or, with `answer`, a server answering that status) on a loopback port."""
+    return LiveReceiver(store, tmp_path, inventory=INVENTORY, token="test-token", answer=answer)
 
 
 @pytest.fixture
-async def receiver(store: Store, tmp_path: Path) -> AsyncIterator[Receiver]:
+async def receiver(store: Store, tmp_path: Path) -> AsyncIterator[LiveReceiver]:
     r = Receiver(store, tmp_path)
     yield r
     await r.stop()

@@ -38,18 +38,31 @@ def require(*binaries: str) -> None:
 
 
 class LiveReceiver:
-    """`responder serve`'s app on a real loopback port, so a daemon can reach it."""
+    """`responder serve`'s app on a real loopback port, so a daemon or a notify process can reach it.
+    With `answer`, a stand-in that answers every hook with that status (a receiver in trouble)."""
 
-    def __init__(self, store: Store, tmp_path: Path) -> None:
+    def __init__(self, store: Store, tmp_path: Path, inventory: dict[str, Any] | None = None,
+                 token: str = TOKEN, answer: int | None = None) -> None:
         self.store = store
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.config: Config = from_data({"inventory": INVENTORY, "auth": {"tokens": [TOKEN]},
+        self.token = token
+        self.config: Config = from_data({"inventory": inventory or INVENTORY, "auth": {"tokens": [token]},
                                          "incidents": {"group_wait": "10s"}}, base=tmp_path)
+        self.answer = answer
         self.runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self.runner = web.AppRunner(make_app(self.config, self.store), access_log=None)
+        if self.answer is None:
+            app = make_app(self.config, self.store)
+        else:
+            app = web.Application()
+
+            async def fixed(request: web.Request) -> web.Response:
+                return web.json_response({"error": "busy"}, status=self.answer or 500)
+
+            app.router.add_post("/hooks/{source}", fixed)
+        self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
 
@@ -62,7 +75,7 @@ class LiveReceiver:
         """The small responder.yaml of a monitoring host: the receiver and a spool."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "responder.yaml"
-        path.write_text(f"state_dir: {directory / 'var'}\nreceiver: {{url: '{self.url}', token: '{TOKEN}'}}\n")
+        path.write_text(f"state_dir: {directory / 'var'}\nreceiver: {{url: '{self.url}', token: '{self.token}'}}\n")
         path.chmod(0o644)
         return path
 
