@@ -69,6 +69,16 @@ async def live_receiver(store: Store, tmp_path: Path) -> AsyncIterator[Any]:
     await r.stop()
 
 
+@pytest.fixture
+async def lab(tmp_path: Path) -> AsyncIterator[Any]:
+    """The SSH lab: real asyncssh servers on loopback addresses (tests/support/ssh_server.py)."""
+    from tests.support.ssh_server import SshLab
+
+    ssh = SshLab(tmp_path / "ssh")
+    yield ssh
+    await ssh.close()
+
+
 def run_responder(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
                   stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real `responder` command in a subprocess."""

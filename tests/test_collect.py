@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,6 @@ from tests.support.ssh_server import SshHost, SshLab
 from workers.collect import collect_for_verdicts
 
 NOW = "18/Nov/2025:09:20:00 +0000"
-
-
-@pytest.fixture
-async def lab(tmp_path: Path) -> AsyncIterator[SshLab]:
-    lab = SshLab(tmp_path / "ssh")
-    yield lab
-    await lab.close()
 
 
 def access(vhost: str, status: int, path: str = "/", when: str = NOW) -> str:

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from responder.config import load
@@ -24,13 +22,6 @@ AUTH = {"Authorization": "Bearer test-token", "Content-Type": "application/json"
 OLD = '10.9.9.9 - - [18/Nov/2025:07:00:00 +0000] "GET /old HTTP/1.1" 500 1 "-" "-"'
 FINE = '10.9.9.9 - - [18/Nov/2025:09:14:20 +0000] "GET /fine HTTP/1.1" 200 1 "-" "-"'
 SCRIPT = '10.9.9.9 - - [18/Nov/2025:09:14:30 +0000] "GET /<script>alert(1)</script>?$(id) HTTP/1.1" 503 1 "-" "-"'
-
-
-@pytest.fixture
-async def lab(tmp_path: Path) -> AsyncIterator[SshLab]:
-    lab = SshLab(tmp_path / "ssh")
-    yield lab
-    await lab.close()
 
 
 async def with_logs(fleet: Fleet, lab: SshLab) -> tuple[dict[str, Any], dict[str, SshHost]]:
