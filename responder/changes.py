@@ -7,6 +7,7 @@ check, a severity step, a latency shift large enough to matter.
 from __future__ import annotations
 
 from responder.verdict import Check, ClientVerdict
+from responder.wording import phrases
 
 # a latency shift is news when it at least doubles (or halves) and moves by this much
 LATENCY_STEP_MS = 200.0
@@ -16,32 +17,11 @@ def _checks(v: ClientVerdict) -> dict[tuple[str, str], Check]:
     return {(s.service, k.server): k for s in v.services for k in s.checks}
 
 
-PHRASES: dict[str, dict[str, str]] = {
-    "en": {
-        "step": "{a} → {b}", "at": "{service} on {server}", "failing": "{at} now failing: {error}",
-        "recovered": "{at} recovered", "slower": "{at} slower: {a} → {b} ms", "faster": "{at} faster: {a} → {b} ms",
-        "gone": "{at} no longer checked", "more": "{shown} and {n} more",
-        "all_pass": "recovered: every check passes", "still": "alerts resolved, but {what} still failing",
-        "still_slow": "alerts resolved, but checks are still slow",
-        "critical": "critical", "degraded": "degraded", "ok": "ok",
-    },
-    "ru": {
-        "step": "{a} → {b}", "at": "{service} на {server}", "failing": "{at}: сбой: {error}",
-        "recovered": "{at}: восстановлен", "slower": "{at}: медленнее: {a} → {b} мс",
-        "faster": "{at}: быстрее: {a} → {b} мс", "gone": "{at}: больше не проверяется",
-        "more": "{shown} и ещё {n}", "all_pass": "восстановлено: все проверки проходят",
-        "still": "алерты сняты, но сбой продолжается: {what}",
-        "still_slow": "алерты сняты, но проверки всё ещё медленные",
-        "critical": "критично", "degraded": "деградация", "ok": "норма",
-    },
-}
-
-
 def diff(previous: ClientVerdict | None, current: ClientVerdict, language: str = "en") -> list[str]:
     """Sentences describing the change from `previous` to `current`; [] for a first assessment."""
     if previous is None:
         return []
-    ph = PHRASES.get(language, PHRASES["en"])
+    ph = phrases(language)
     out: list[str] = []
     if previous.severity != current.severity:
         out.append(ph["step"].format(a=ph[previous.severity], b=ph[current.severity]))
@@ -66,9 +46,9 @@ def diff(previous: ClientVerdict | None, current: ClientVerdict, language: str =
 
 def headline(clients: list[ClientVerdict], resolved: bool, language: str = "en") -> str | None:
     """The incident's one line once its alerts are resolved: recovered, or what still fails."""
-    ph = PHRASES.get(language, PHRASES["en"])
+    ph = phrases(language)
     if resolved:
-        return ph["all_pass"]
+        return ph["recovered_all"]
     still = sorted({ph["at"].format(service=s.service, server=k.server) for c in clients for s in c.services
                     for k in s.checks if not k.ok})
     if not still:

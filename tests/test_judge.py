@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from responder.verdict import Check
-from workers.judge import describe, failing_servers, incident_severity, judge_client, judge_service
+from responder.wording import describe_service as describe
+from workers.judge import failing_servers, incident_severity, judge_client, judge_service
 
 
 def checks(*states: str) -> list[Check]:
@@ -72,3 +73,9 @@ def test_incident_takes_worst_client() -> None:
 def test_failing_checks_listed_first() -> None:
     v = judge_service("s", checks("ok", "fail", "ok"), 10)
     assert [c.ok for c in v.checks] == [False, True, True]
+
+
+def test_summary_in_the_reports_language() -> None:
+    services = [judge_service("shop", checks("fail", "fail"), 10), judge_service("blog", checks("fail", "ok"), 10)]
+    assert judge_client("acme", services, 10, language="ru").summary == \
+        "shop недоступен на всех серверах (2); blog: сбой на 1 из 2 (50%)"

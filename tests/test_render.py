@@ -90,7 +90,7 @@ def test_teams_escape_list_markers_and_card_functions() -> None:
 
 def test_russian_subject_and_bodies() -> None:
     cfg = config(report={"language": "ru"})
-    m = render(cfg, sample_incident())
+    m = render(cfg, sample_incident(language="ru"))  # summaries are written in the report's language
     assert m.subject == "[CRITICAL] acme недоступен · globex деградация · initech в норме · 2 сервера с алертами"
     assert m.digest is not None
     bodies = [m.text, m.html, *(chat_text(cfg, m.digest, f) for f in FLAVOURS.values())]

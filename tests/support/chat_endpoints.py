@@ -307,12 +307,14 @@ def sample_inventory(chat: ChatEndpoints | None = None, extra_clients: int = 0) 
     }
 
 
-def sample_incident(extra_clients: int = 0, hostile: str = HOSTILE, state: str = "state-1") -> Any:
+def sample_incident(extra_clients: int = 0, hostile: str = HOSTILE, state: str = "state-1",
+                    language: str = "en") -> Any:
     """A critical incident: acme down (with changes and a hostile alert), globex degraded, initech ok,
-    and `extra_clients` more down clients with long summaries."""
+    and `extra_clients` more down clients with long summaries; summaries in `language`."""
     from responder.alerts import Alert, utcnow
     from responder.incident import Incident
     from responder.verdict import Check, ClientVerdict, ServiceVerdict
+    from responder.wording import client_summary
 
     def svc(name: str, severity: str, checks: list[Check]) -> ServiceVerdict:
         return ServiceVerdict(service=name, severity=severity, servers_total=len(checks),  # type: ignore[arg-type]
@@ -327,22 +329,24 @@ def sample_incident(extra_clients: int = 0, hostile: str = HOSTILE, state: str =
     inc.add_alert(Alert(source="alertmanager", key="k3", identity="i3", host="s3", server="s3",
                         status="firing", name="InstanceDown", summary="s3 down"))
     inc.clients = [
-        ClientVerdict(client="acme", severity="critical", summary="shop down on all 2 servers",
+        ClientVerdict(client="acme", severity="critical", summary="",
                       changes=["ok → critical", f"shop on s1 now failing: {hostile}"],
                       services=[svc("shop", "critical", [
                           Check(server="s1", url="http://10.0.0.1/shop", ok=False, status=503, error="HTTP 503"),
                           Check(server="s2", url="http://10.0.0.2/shop", ok=False, error="connection refused")])]),
-        ClientVerdict(client="globex", severity="degraded", summary="store failing on 1 of 3 servers (33%)",
+        ClientVerdict(client="globex", severity="degraded", summary="",
                       changes=["ok → degraded"],
                       services=[svc("store", "degraded", [
                           Check(server="s3", url="http://10.0.0.3/store", ok=False, error="no answer within 1s"),
                           Check(server="s2", url="http://10.0.0.2/store", ok=True, status=200, latency_ms=4),
                           Check(server="s4", url="http://10.0.0.4/store", ok=True, status=200, latency_ms=5)])]),
-        ClientVerdict(client="initech", severity="ok", summary="portal passes on 2 servers",
+        ClientVerdict(client="initech", severity="ok", summary="",
                       services=[svc("portal", "ok", [
                           Check(server="s4", url="http://10.0.0.4/portal", ok=True, status=200, latency_ms=3),
                           Check(server="s5", url="http://10.0.0.5/portal", ok=True, status=200, latency_ms=3)])]),
     ]
+    for c in inc.clients:
+        c.summary = client_summary(c.services, 10, language)
     for i in range(extra_clients):
         name = f"client-{i:03d}"
         inc.clients.append(ClientVerdict(

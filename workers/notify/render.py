@@ -18,7 +18,7 @@ import jinja2
 
 from responder.config import Config
 from responder.incident import Incident
-from responder.verdict import ClientVerdict, ServiceVerdict
+from responder.verdict import ClientVerdict
 from workers.notify.markup import Flavour, Safe
 
 SEVERITY_WORD = {
@@ -41,16 +41,6 @@ PHRASES: dict[str, dict[str, str]] = {
         "more_clients": "more clients", "more_changes": "more changes", "more_alerts": "more alerts",
         "more_services": "more services", "more_lines": "more lines in the incident",
         "firing": "firing", "resolved": "resolved",
-        # per-service phrases, for summaries in languages other than the judge's English
-        "svc_down_all": "{service} down on all {total} servers",
-        "svc_down_only": "{service} down on its only server",
-        "svc_failing": "{service} failing on {failing} of {total} servers ({pct})",
-        "svc_under": ", under the {threshold}% threshold",
-        "svc_slow": "{service} slow on {slow} of {total} servers",
-        "svc_ok": "{service} ok",
-        "all_pass": "all {count} services pass on {servers} servers",
-        "one_passes": "{service} passes on {servers} servers",
-        "nothing_to_check": "no services to check",
     },
     "ru": {
         "servers_alerting": "серверов с алертами", "server_alerting": "сервер с алертом",
@@ -66,15 +56,6 @@ PHRASES: dict[str, dict[str, str]] = {
         "more_clients": "клиентов ещё", "more_changes": "изменений ещё", "more_alerts": "алертов ещё",
         "more_services": "сервисов ещё", "more_lines": "строк ещё — в инциденте",
         "firing": "активен", "resolved": "снят",
-        "svc_down_all": "{service} недоступен на всех серверах ({total})",
-        "svc_down_only": "{service} недоступен на единственном сервере",
-        "svc_failing": "{service}: сбой на {failing} из {total} ({pct})",
-        "svc_under": ", ниже порога {threshold}%",
-        "svc_slow": "{service}: медленные ответы на {slow} из {total}",
-        "svc_ok": "{service} в норме",
-        "all_pass": "все сервисы ({count}) работают на серверах ({servers})",
-        "one_passes": "{service} работает на серверах ({servers})",
-        "nothing_to_check": "нет сервисов для проверки",
     },
 }
 
@@ -173,43 +154,6 @@ def chat_text(config: Config, digest: Digest, flavour: Flavour, *, title: bool =
     return "\n\n".join(p for p in paragraphs if p.strip())
 
 
-def _pct(part: int, whole: int) -> str:
-    return f"{round(100.0 * part / whole)}%" if whole else "0%"
-
-
-def describe_service(v: ServiceVerdict, threshold: float, language: str) -> str:
-    """One phrase about one service in the report's language (judge.describe's rules)."""
-    ph = PHRASES[language]
-    if v.severity == "critical":
-        return ph["svc_down_all"].format(service=v.service, total=v.servers_total) if v.servers_total > 1 \
-            else ph["svc_down_only"].format(service=v.service)
-    if v.servers_failing:
-        text = ph["svc_failing"].format(service=v.service, failing=v.servers_failing, total=v.servers_total,
-                                        pct=_pct(v.servers_failing, v.servers_total))
-        if v.severity == "ok":
-            text += ph["svc_under"].format(threshold=f"{threshold:g}")
-        return text
-    if v.servers_slow:
-        return ph["svc_slow"].format(service=v.service, slow=v.servers_slow, total=v.servers_total)
-    return ph["svc_ok"].format(service=v.service)
-
-
-def client_summary(c: ClientVerdict, threshold: float, language: str) -> str:
-    """The judge's English summary as is; other languages rebuild it from the service verdicts."""
-    if language == "en":
-        return c.summary
-    ph = PHRASES[language]
-    noteworthy = [describe_service(s, threshold, language) for s in c.services if s.servers_failing or s.servers_slow]
-    if noteworthy:
-        return "; ".join(noteworthy)
-    if not c.services:
-        return ph["nothing_to_check"]
-    servers = max(s.servers_total for s in c.services)
-    if len(c.services) > 1:
-        return ph["all_pass"].format(count=len(c.services), servers=servers)
-    return ph["one_passes"].format(service=c.services[0].service, servers=servers)
-
-
 def subject(incident: Incident, clients: list[ClientVerdict], language: str = "en",
             scope: str | None = None) -> str:
     """`[CRITICAL] acme down · globex degraded · 3 servers alerting`: severity first, worst clients first.
@@ -302,7 +246,6 @@ def digest(config: Config, incident: Incident, clients: list[ClientVerdict], sco
     language = config.report.language
     ph = PHRASES[language]
     words = SEVERITY_WORD[language]
-    threshold = config.incidents.threshold
     lines = []
     for c in clients:
         services = []
@@ -316,7 +259,7 @@ def digest(config: Config, incident: Incident, clients: list[ClientVerdict], sco
                     problems.append(f"{k.server}: {ph['slow']}{latency}")
             services.append(ServiceLine(s.service, s.severity, words[s.severity], s.servers_failing,
                                         s.servers_total, problems))
-        lines.append(ClientLine(c.client, c.severity, words[c.severity], client_summary(c, threshold, language),
+        lines.append(ClientLine(c.client, c.severity, words[c.severity], c.summary,
                                 c.maintenance, services))
     severity = (clients[0].severity if scope is not None and clients else incident.severity) or "ok"
     return Digest(
