@@ -19,16 +19,16 @@ import click
 from rich.console import Console
 
 from responder import config as config_module
+from responder import maintenance
 from responder.alerts import utcnow
 from responder.config import Config
 from responder.errors import ConfigError, PayloadError, ResponderError
 from responder.incident import Incident, new_id
-from responder.incidents import map_alerts
+from responder.incidents import map_alerts, settle
 from responder.inventory import load_inventory_data
 from responder.queueing import redis_for
 from responder.sources import detect_source, parser_for
 from responder.store import Store, connect
-from responder.verdict import worst
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -112,11 +112,8 @@ def _assess_inline(cfg: Config, incident: Incident, *, as_json: bool, notify: bo
     with progress_bar(err, total, show) as advance:
         verdicts = asyncio.run(assess(cfg, incident.affected, servers=servers, services=services,
                                       alerts=incident.alerts, evidence=evidence, on_result=advance))
-    incident.clients = verdicts
-    incident.severity = worst(v.severity for v in verdicts)
-    incident.assessed_at = utcnow()
-    incident.status = "resolved" if incident.alerts and incident.all_resolved and incident.severity == "ok" \
-        else "assessed"
+    # the job's own rules (status, headline, maintenance); no store here, so no "what changed"
+    settle(incident, verdicts, {}, maintenance.from_inventory(cfg), cfg, utcnow())
     if notify:
         incident.notifications = asyncio.run(deliver(cfg, incident, plan(cfg, incident)))
     if as_json:

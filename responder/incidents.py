@@ -289,10 +289,10 @@ def settle(inc: Incident, clients: list[ClientVerdict], previous: dict[str, Clie
         sorted({c.maintenance or "" for c in quiet})) if clients and len(quiet) == len(clients) else None
     inc.assessed_at = now
     inc.updated_at = now
-    if inc.all_resolved and inc.severity == "ok" and not inc.dirty:
+    if inc.alerts and inc.all_resolved and inc.severity == "ok" and not inc.dirty:
         inc.status = "resolved"
         inc.resolved_at = now
-        inc.headline = headline(clients, True, config.report.language) if inc.alerts else None
+        inc.headline = headline(clients, True, config.report.language)
     else:
         inc.status = "assessed"
         inc.headline = headline(clients, False, config.report.language) if inc.alerts and inc.all_resolved \
