@@ -173,7 +173,7 @@ def _record(store: Store, incident_id: str, outcomes: list[Outcome]) -> None:
     if not outcomes:
         return
     with store.guard(), store.locked():
-        fresh = store.get_incident(incident_id)
+        fresh = store.get_incident(incident_id, alerts=False)  # only its notifications change
         if fresh is not None:
             fresh.notifications.extend(o.record for o in outcomes)
             with store.transaction() as pipe:
