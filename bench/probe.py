@@ -20,7 +20,7 @@ from bench.fleet import address
 from responder.config import ProbeConfig
 from responder.inventory import Server, ServiceSpec, make_target
 from tests.support.fleet import free_port
-from workers.probe import probe
+from workers.assess.probe import probe
 
 SERVERS, PAGES, DELAY_MS, CONCURRENCY, TIMEOUT = 200, 40, 50, 200, 1.0
 

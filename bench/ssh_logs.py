@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from responder.config import Config, from_data
-from responder.verdict import Check, ClientVerdict, ServiceVerdict
-from workers.collect import Fetch, collect_for_verdicts, remote_command
+from responder.model.verdict import Check, ClientVerdict, ServiceVerdict
+from workers.assess.evidence.ssh import Fetch, collect_for_verdicts, remote_command
 
 SERVERS = 200
 LOG_LINES = 2000

@@ -17,10 +17,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from responder.alerts import Alert, utcnow
 from responder.errors import StoreUnavailable
-from responder.incident import Incident
-from responder.verdict import ClientVerdict
+from responder.model.alert import Alert, utcnow
+from responder.model.incident import Incident
+from responder.model.verdict import ClientVerdict
 
 PREFIX = "responder:"
 DELIVERY_TTL = 30 * 86400

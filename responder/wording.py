@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from responder.verdict import ServiceVerdict
+from responder.model.verdict import ServiceVerdict
 
 PHRASES: dict[str, dict[str, str]] = {
     "en": {

@@ -22,10 +22,10 @@ from tests.support.chat_endpoints import (
     sample_config,
     sample_incident,
 )
-from workers.notify.channel import Delivery
-from workers.notify.dispatch import Outcome, attempt
-from workers.notify.http import RetryPolicy, retry_after
-from workers.notify.telegram import split_html
+from workers.notify.channels.base import Delivery
+from workers.notify.channels.http import RetryPolicy, retry_after
+from workers.notify.channels.telegram import split_html
+from workers.notify.job import Outcome, attempt
 
 FAST = RetryPolicy(attempts=3, backoff=0.01, max_wait=5.0, timeout=5.0)
 URL = "https://responder.example.test/incidents/20251118-091412-3fa2c1"

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from responder.config import Config, from_data
-from responder.verdict import Check, ClientVerdict, ServiceVerdict
+from responder.model.verdict import Check, ClientVerdict, ServiceVerdict
 from tests.support.ssh_server import SshHost, SshLab
-from workers.collect import collect_for_verdicts
+from workers.assess.evidence.ssh import collect_for_verdicts
 
 NOW = "18/Nov/2025:09:20:00 +0000"
 
@@ -240,7 +240,7 @@ async def test_the_lab_opt_out_skips_the_host_key_check_loudly(lab: SshLab,
     host.write("access.log", access("shop.test", 503) + "\n")
     cfg = config(lab, {"lab": entry(host, str(host.root / "access.log"),
                                     ssh={"insecure_skip_host_key_check": True})}, {"acme": {"servers": ["lab"]}})
-    with caplog.at_level(logging.WARNING, logger="workers.collect"):
+    with caplog.at_level(logging.WARNING, logger="workers.assess.evidence.ssh"):
         [verdict] = await collect_for_verdicts(cfg, [failing("acme", ["lab"])], [])
         await collect_for_verdicts(cfg, [failing("acme", ["lab"])], [])
     [excerpt] = verdict.logs
@@ -279,7 +279,7 @@ async def test_per_server_user_host_and_known_hosts(lab: SshLab) -> None:
 async def test_window_and_log_filter_narrow_the_lines(lab: SshLab) -> None:
     from datetime import UTC, datetime
 
-    from responder.alerts import Alert
+    from responder.model.alert import Alert
 
     host = await lab.host("app")
     host.write("app.log", "\n".join([

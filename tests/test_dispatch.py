@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from responder.alerts import utcnow
 from responder.config import load
-from responder.incident import Incident
+from responder.model.alert import utcnow
+from responder.model.incident import Incident
+from responder.model.verdict import NotificationRecord
 from responder.store import Store, text
-from responder.verdict import NotificationRecord
 from responder.web.app import make_app
 from tests.conftest import run_responder_async, run_worker_async
 from tests.support.chat_endpoints import (
@@ -31,8 +31,8 @@ from tests.support.chat_endpoints import (
 from tests.support.fleet import Fleet
 from tests.support.scenario import shared_fleet, storm, write_config
 from tests.support.smtp import Collector
-from workers.notify.dispatch import RetryLater, notify, plan, retry_failed
-from workers.notify.http import RetryPolicy
+from workers.notify.channels.http import RetryPolicy
+from workers.notify.job import RetryLater, notify, plan, retry_failed
 from workers.notify.render import render
 
 FAST = RetryPolicy(attempts=2, backoff=0.01, max_wait=5.0, timeout=5.0)
@@ -314,7 +314,7 @@ async def test_rq_runs_a_job_again_after_a_transient_failure_and_sends_once(
     from rq.job import Job
     from rq.registry import ScheduledJobRegistry
 
-    from responder.queueing import NOTIFY_QUEUE, notify_scheduler
+    from responder.runtime.queues import NOTIFY_QUEUE, notify_scheduler
 
     path = write_config(tmp_path, sample_inventory(chat), chat={"teams": {"url": chat.teams_url()}},
                         routes={"critical": ["teams"]})

@@ -11,15 +11,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from responder.alerts import utcnow
 from responder.config import EmailConfig, from_data
-from responder.incident import Incident
-from responder.verdict import Check
+from responder.model.alert import utcnow
+from responder.model.incident import Incident
+from responder.model.verdict import Check
 from tests.support.fleet import free_port
 from tests.support.smtp import Collector
 from tests.support.tls import self_signed
-from workers.judge import judge_client, judge_service
-from workers.notify.email import send_mail
+from workers.assess.judge import judge_client, judge_service
+from workers.notify.channels.email import send_mail
 from workers.notify.render import render
 
 USER, PASSWORD = "responder", "s3cret pass"

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from responder.config import Config, from_data
 from responder.errors import PayloadError
-from responder.sources import SOURCES, icinga, parser_for, zabbix
-from responder.spool import Spool
+from responder.forward.spool import Spool
+from responder.intake.sources import SOURCES, icinga, parser_for, zabbix
 from responder.store import Store
 from responder.web.app import make_app
 from tests.conftest import PAYLOADS

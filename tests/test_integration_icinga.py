@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from responder.spool import Spool
+from responder.forward.spool import Spool
 from responder.store import Store
 from tests.conftest import ROOT, run_responder_async
 from tests.daemons import icinga

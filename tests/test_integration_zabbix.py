@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from responder.spool import Spool
+from responder.forward.spool import Spool
 from responder.store import Store
 from tests.conftest import ROOT
 from tests.daemons import zabbix

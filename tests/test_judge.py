@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from responder.verdict import Check
+from responder.model.verdict import Check
 from responder.wording import describe_service as describe
-from workers.judge import failing_servers, incident_severity, judge_client, judge_service
+from workers.assess.judge import failing_servers, incident_severity, judge_client, judge_service
 
 
 def checks(*states: str) -> list[Check]:

@@ -9,22 +9,24 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from rq import Queue
 
-from responder import maintenance
-from responder.alerts import utcnow
-from responder.changes import diff
 from responder.config import from_data, load
-from responder.incident import Incident
-from responder.incidents import Intake, begin_assessment, finish_assessment, settle
-from responder.maintenance import Window
-from responder.queueing import ASSESS_QUEUE, NOTIFY_QUEUE, assess_scheduler, notify_scheduler
-from responder.sources import alertmanager
+from responder.intake.grouping import Intake
+from responder.intake.sources import alertmanager
+from responder.lifecycle import maintenance
+from responder.lifecycle.changes import diff
+from responder.lifecycle.flight import begin_assessment, finish_assessment
+from responder.lifecycle.maintenance import Window
+from responder.lifecycle.settle import settle
+from responder.model.alert import utcnow
+from responder.model.incident import Incident
+from responder.model.verdict import Check, ClientVerdict
+from responder.runtime.queues import ASSESS_QUEUE, NOTIFY_QUEUE, assess_scheduler, notify_scheduler
 from responder.store import Store
-from responder.verdict import Check, ClientVerdict
 from tests.conftest import run_responder_async, run_worker_async
 from tests.support.fleet import Fleet
 from tests.support.scenario import shared_fleet, storm, write_config
 from tests.support.smtp import Collector
-from workers.judge import judge_client, judge_service
+from workers.assess.judge import judge_client, judge_service
 
 AUTH = {"Authorization": "Bearer test-token", "Content-Type": "application/json"}
 INVENTORY: dict[str, Any] = {

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from responder.sources import alertmanager, icinga
-from responder.spool import Spool
+from responder.forward.spool import Spool
+from responder.intake.sources import alertmanager, icinga
 from responder.store import Store
 from tests.conftest import PAYLOADS, ROOT, run_responder_async
 from tests.daemons.common import LiveReceiver

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from responder.alerts import utcnow
 from responder.config import from_data
-from responder.incident import Incident
-from responder.sources import alertmanager
+from responder.intake.sources import alertmanager
+from responder.model.alert import utcnow
+from responder.model.incident import Incident
+from responder.model.verdict import Check
 from responder.store import Store
-from responder.verdict import Check
 from responder.web.app import make_app
 from tests.support.fleet import free_port
-from workers.judge import judge_client, judge_service
+from workers.assess.judge import judge_client, judge_service
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make system-deps)")

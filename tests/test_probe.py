@@ -11,7 +11,7 @@ from responder.config import ProbeConfig
 from responder.inventory import Expect, Server, ServiceSpec, make_target
 from tests.support.fleet import Fleet, free_port, next_address
 from tests.support.tls import self_signed
-from workers.probe import probe
+from workers.assess.probe import probe
 
 
 def target(fleet: Fleet, server: str, service: str, url: str | None = None, expect: Expect | None = None,

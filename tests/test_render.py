@@ -10,7 +10,7 @@ import pytest
 
 from responder.config import Config
 from tests.support.chat_endpoints import HOSTILE, ChatEndpoints, sample_config, sample_incident
-from workers.notify.markup import FLAVOURS
+from workers.notify.channels.markup import FLAVOURS
 from workers.notify.render import PHRASES, chat_text, render, subject
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "workers" / "notify" / "templates"
@@ -119,7 +119,7 @@ def test_every_phrase_exists_in_every_language() -> None:
     for template in TEMPLATES.glob("*.j2"):
         source = template.read_text()
         used |= set(re.findall(r"\bt\.(\w+)", source)) | set(re.findall(r"\bt\[['\"](\w+)['\"]\]", source))
-    for module in ("teams.py", "slack.py", "telegram.py", "render.py"):
+    for module in ("channels/teams.py", "channels/slack.py", "channels/telegram.py", "render.py"):
         source = (TEMPLATES.parent / module).read_text()
         used |= set(re.findall(r"\bt\[['\"](\w+)['\"]\]", source)) | set(re.findall(r"\bph\[['\"](\w+)['\"]\]", source))
     assert used and not used - set(PHRASES["ru"]), used - set(PHRASES["ru"])

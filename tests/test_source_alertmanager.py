@@ -7,7 +7,7 @@ import json
 import pytest
 
 from responder.errors import PayloadError
-from responder.sources import alertmanager
+from responder.intake.sources import alertmanager
 from tests.conftest import PAYLOADS
 
 CAPTURED = PAYLOADS / "captured" / "alertmanager"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from responder.alerts import Alert
 from responder.errors import PayloadError
-from responder.sources import detect_source, icinga
+from responder.intake.sources import detect_source, icinga
+from responder.model.alert import Alert
 from tests.conftest import PAYLOADS
 
 CAPTURED = PAYLOADS / "captured" / "icinga2"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from responder.alerts import Alert
 from responder.errors import PayloadError
-from responder.sources import detect_source, zabbix
+from responder.intake.sources import detect_source, zabbix
+from responder.model.alert import Alert
 from tests.conftest import PAYLOADS, ROOT
 
 CAPTURED = PAYLOADS / "captured" / "zabbix"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from responder.spool import Envelope, Result, Spool, dumps
+from responder.forward.spool import Envelope, Result, Spool, dumps
 from tests.conftest import run_responder_async
 from tests.support.fleet import free_port
 
@@ -143,7 +143,7 @@ def test_spool_directory_permissions_follow_the_umask(tmp_path: Path) -> None:
 
 
 async def test_spooled_and_rejected_files_replay(tmp_path: Path) -> None:
-    from responder.sources import detect_source, parser_for
+    from responder.intake.sources import detect_source, parser_for
     from tests.conftest import PAYLOADS
 
     spool = Spool(tmp_path / "spool")

@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from responder.config import Config
-from responder.incidents import Intake
-from responder.queueing import assess_scheduler
+from responder.intake.grouping import Intake
+from responder.runtime.queues import assess_scheduler
 from responder.store import Store
 from responder.web import api, hooks, metrics, pages
 

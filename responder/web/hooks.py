@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from responder.errors import PayloadError, StoreUnavailable
-from responder.sources import SOURCES, parser_for
+from responder.intake.sources import SOURCES, parser_for
 
 if TYPE_CHECKING:
     from responder.web.app import Context

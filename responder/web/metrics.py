@@ -16,8 +16,8 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 from rq import Queue
 
-from responder.alerts import Alert
-from responder.queueing import QUEUES
+from responder.model.alert import Alert
+from responder.runtime.queues import QUEUES
 from responder.store import Store
 
 

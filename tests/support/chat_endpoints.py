@@ -311,9 +311,9 @@ def sample_incident(extra_clients: int = 0, hostile: str = HOSTILE, state: str =
                     language: str = "en") -> Any:
     """A critical incident: acme down (with changes and a hostile alert), globex degraded, initech ok,
     and `extra_clients` more down clients with long summaries; summaries in `language`."""
-    from responder.alerts import Alert, utcnow
-    from responder.incident import Incident
-    from responder.verdict import Check, ClientVerdict, ServiceVerdict
+    from responder.model.alert import Alert, utcnow
+    from responder.model.incident import Incident
+    from responder.model.verdict import Check, ClientVerdict, ServiceVerdict
     from responder.wording import client_summary
 
     def svc(name: str, severity: str, checks: list[Check]) -> ServiceVerdict:

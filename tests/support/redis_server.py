@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from responder.queueing import _redis_binary
+from responder.runtime.embedded import _redis_binary
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
-"""Notifications: render an incident once (render.py), send it through small channel modules.
+"""Notifications: who gets what (recipients), render an incident once (render), send it through small
+channel modules (channels/), record each send in the ledger before it happens (ledger), the RQ job (job).
 
-Every channel module (email, teams, slack, telegram) exposes `NAME`, `recipients(config, client)` and
-`async send(ctx, message, delivery)` (channel.py); dispatch.py plans who gets what and runs the RQ job.
-Adding a channel touches this folder only.
+Every channel module exposes `NAME`, `recipients(config, client)` and `async send(ctx, message,
+delivery)` (channels/base.py). Adding a channel touches channels/ only.
 """

@@ -17,9 +17,9 @@ from typing import Any
 import jinja2
 
 from responder.config import Config
-from responder.incident import Incident
-from responder.verdict import ClientVerdict
-from workers.notify.markup import Flavour, Safe
+from responder.model.incident import Incident
+from responder.model.verdict import ClientVerdict
+from workers.notify.channels.markup import Flavour, Safe
 
 SEVERITY_WORD = {
     "en": {"critical": "down", "degraded": "degraded", "ok": "ok"},

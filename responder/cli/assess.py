@@ -1,0 +1,122 @@
+"""`check` and `replay`: the assessment run by hand, in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from responder.cli.common import config_option, err, fail, load_config, out
+from responder.config import Config
+from responder.errors import PayloadError
+from responder.intake.mapping import map_alerts
+from responder.intake.sources import detect_source, parser_for
+from responder.lifecycle import maintenance
+from responder.lifecycle.settle import settle
+from responder.model.alert import utcnow
+from responder.model.incident import Incident, new_id
+
+
+def _assess_inline(cfg: Config, incident: Incident, *, as_json: bool, notify: bool, evidence: bool = True,
+                   servers: list[str] | None = None, services: list[str] | None = None) -> int:
+    from responder.cli.terminal import print_incident, progress_bar
+    from workers.assess.job import assess
+    from workers.notify.job import deliver, plan
+
+    inv = cfg.inventory
+    total = sum(len(inv.targets(c, servers=servers, services=services)) for c in incident.affected)
+    show = not as_json and out.is_terminal
+    with progress_bar(err, total, show) as advance:
+        verdicts = asyncio.run(assess(cfg, incident.affected, servers=servers, services=services,
+                                      alerts=incident.alerts, evidence=evidence, on_result=advance))
+    # the job's own rules (status, headline, maintenance); no store here, so no "what changed"
+    settle(incident, verdicts, {}, maintenance.from_inventory(cfg), cfg, utcnow())
+    if notify:
+        incident.notifications = asyncio.run(deliver(cfg, incident, plan(cfg, incident)))
+    if as_json:
+        click.echo(json.dumps(incident.public(), indent=2, ensure_ascii=False))
+    else:
+        print_incident(out, incident)
+    return 1 if incident.severity == "critical" else 0
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--source", type=click.Choice(["alertmanager", "icinga", "zabbix"]), help="skip detection")
+@click.option("--json", "as_json", is_flag=True, help="print the verdict JSON")
+@click.option("--notify", is_flag=True, help="send notifications (dry run without it)")
+@config_option
+def replay(file: str, source: str | None, as_json: bool, notify: bool, config_path: str | None) -> None:
+    """Run a saved alert payload through the pipeline and print the verdict."""
+    cfg = load_config(config_path)
+    try:
+        body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        fail(f"{file}: cannot read: {exc.strerror or exc}")
+    name = source or detect_source(body)
+    try:
+        batch = parser_for(name)(body)
+    except PayloadError as exc:
+        fail(f"{file}: {exc}")
+    alerts = map_alerts(batch.alerts, cfg.inventory)
+    now = utcnow()
+    incident = Incident(id=new_id(now), opened_at=now, updated_at=now, truncated=batch.truncated,
+                        notes=list(batch.warnings))
+    for a in alerts:
+        if a.event not in cfg.incidents.assess_on:
+            incident.note(a.describe())
+            continue
+        incident.add_alert(a)
+        if a.server:
+            for c in cfg.inventory.affected_by(a.server):
+                if c not in incident.affected:
+                    incident.affected.append(c)
+    sys.exit(_assess_inline(cfg, incident, as_json=as_json, notify=notify))
+
+
+@click.command()
+@click.option("--client", "clients", multiple=True, metavar="C", help="a client (repeatable)")
+@click.option("--service", "services", multiple=True, metavar="S", help="a service across all clients that have it")
+@click.option("--server", "servers", multiple=True, metavar="H", help="a server: name, alias or address")
+@click.option("--json", "as_json", is_flag=True, help="print the verdict JSON")
+@click.option("--notify", is_flag=True, help="send notifications for the verdict")
+@click.option("--logs", is_flag=True, help="also pull log lines from failing servers")
+@config_option
+def check(clients: tuple[str, ...], services: tuple[str, ...], servers: tuple[str, ...], as_json: bool,
+          notify: bool, logs: bool, config_path: str | None) -> None:
+    """Probe on demand (no alert needed) and print the verdict."""
+    cfg = load_config(config_path)
+    inv = cfg.inventory
+    if not (clients or services or servers):
+        fail("name what to check: --client C, --service S or --server H")
+    for c in clients:
+        if c not in inv.clients:
+            fail(f"unknown client {c!r}")
+    for s in services:
+        if not inv.clients_with_service(s):
+            fail(f"no client has a service {s!r}")
+    server_names: list[str] = []
+    for h in servers:
+        name = inv.server_for(h)
+        if name is None:
+            fail(f"unknown server {h!r}")
+        server_names.append(name)
+    if clients:
+        chosen = list(clients)
+    elif services:
+        chosen = [c for s in services for c in inv.clients_with_service(s)]
+    else:
+        chosen = [c for s in server_names for c in inv.clients_on(s)]
+    chosen = list(dict.fromkeys(chosen))
+    if not chosen:
+        fail("no client runs on the given servers")
+    now = utcnow()
+    incident = Incident(id=f"check-{new_id(now)}", opened_at=now, updated_at=now, affected=chosen)
+    sys.exit(_assess_inline(cfg, incident, as_json=as_json, notify=notify, evidence=logs,
+                            servers=server_names or None, services=list(services) or None))
+
+
+COMMANDS: list[click.Command] = [replay, check]

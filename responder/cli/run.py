@@ -1,0 +1,52 @@
+"""`serve` and `worker`: the long-running processes."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from responder import config as config_module
+from responder.cli.common import config_option, fail, load_config
+
+
+@click.command()
+@config_option
+@click.option("--workers", type=click.IntRange(0, 256), default=0, show_default=True,
+              help="also run N RQ worker processes")
+def serve(config_path: str | None, workers: int) -> None:
+    """Webhook receiver, web pages, JSON API and /metrics."""
+    from responder.runtime import serve as server
+
+    cfg = load_config(config_path)
+    source = str(Path(cfg.source_path).resolve()) if cfg.source_path else None
+    server.run(cfg, source, workers)
+
+
+@click.command()
+@config_option
+@click.option("--burst", is_flag=True, help="exit when the queues are empty")
+def worker(config_path: str | None, burst: bool) -> None:
+    """An RQ worker for Responder's queues; run many, on many machines, against one Redis."""
+    import redis
+
+    from responder.runtime.embedded import redis_url
+    from responder.runtime.queues import QUEUES
+    from responder.runtime.worker import ResponderWorker
+
+    cfg = load_config(config_path)
+    url = redis_url(cfg)
+    if not url:
+        fail("no Redis to work from: set redis_url, or start `responder serve` (embedded Redis) first")
+    conn = redis.Redis.from_url(url)
+    try:
+        conn.ping()
+    except redis.RedisError as exc:
+        fail(f"cannot reach Redis at {url}: {exc}")
+    level = config_module.log_level()
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    ResponderWorker(list(QUEUES), connection=conn).work(burst=burst, with_scheduler=True, logging_level=level)
+
+
+COMMANDS: list[click.Command] = [serve, worker]

@@ -1,0 +1,99 @@
+"""Verdicts and incidents for a person at a terminal (rich tables and a progress bar)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from responder.inventory import HostMatch, Inventory
+from responder.model.incident import Incident
+
+STYLE = {"critical": "bold red", "degraded": "bold yellow", "ok": "green", None: "dim"}
+
+
+def severity_text(severity: str | None) -> Text:
+    return Text((severity or "pending").upper(), style=STYLE.get(severity, ""))
+
+
+def print_incident(console: Console, incident: Incident) -> None:
+    head = Text.assemble(severity_text(incident.severity), f"  incident {incident.id}  ({incident.status})")
+    console.print(head)
+    if incident.quiet:
+        console.print(f"[yellow]notifications held back:[/] {incident.quiet}", markup=True, highlight=False)
+    table = Table(show_lines=False, expand=False)
+    table.add_column("client", style="bold")
+    table.add_column("severity")
+    table.add_column("summary", overflow="fold")
+    for c in incident.clients:
+        table.add_row(c.client, severity_text(c.severity), Text(c.summary))
+    if incident.clients:
+        console.print(table)
+    failing = Table(title="failing or slow checks", title_justify="left")
+    for col in ("client", "service", "server", "status", "latency", "error"):
+        failing.add_column(col, overflow="fold")
+    rows = 0
+    for c in incident.clients:
+        for s in c.services:
+            for k in s.checks:
+                if not k.ok or k.slow:
+                    rows += 1
+                    failing.add_row(c.client, s.service, k.server, str(k.status or "–"),
+                                    f"{k.latency_ms:.0f} ms" if k.latency_ms is not None else "",
+                                    Text(k.error or ("slow" if k.slow else "")))
+    if rows:
+        console.print(failing)
+    for c in incident.clients:
+        for log in c.logs:
+            console.print(Text.assemble((f"logs {c.client} · {log.server} ", "bold"), log.path or "",
+                                        (f"  {log.error}" if log.error else "", "red"),
+                                        (f"  ({log.note})" if log.note else "", "yellow")))
+            for line in log.lines[:20]:
+                console.print(Text("  " + line), highlight=False)
+    if incident.unmapped_hosts:
+        console.print(Text("not in the inventory: " + ", ".join(incident.unmapped_hosts), style="yellow"))
+    for n in incident.notifications:
+        console.print(Text(f"notified {n.channel} {n.to}: {n.status}" + (f" ({n.error})" if n.error else "")))
+
+
+def print_incident_list(console: Console, incidents: list[Incident]) -> None:
+    table = Table()
+    for col in ("incident", "severity", "status", "clients", "alerts", "opened (UTC)"):
+        table.add_column(col)
+    for i in incidents:
+        clients = ", ".join(c.client for c in i.clients) or ", ".join(i.affected)
+        table.add_row(i.id, severity_text(i.severity), i.status, Text(clients), str(len(i.alerts)),
+                      f"{i.opened_at:%Y-%m-%d %H:%M:%S}")
+    console.print(table)
+
+
+def print_lookup(console: Console, inventory: Inventory, match: HostMatch) -> None:
+    if match.server is None:
+        console.print(Text(f"{match.host}: not in the inventory", style="yellow"))
+        return
+    server = inventory.servers[match.server]
+    console.print(Text.assemble((match.server, "bold"), f"  address {server.address}",
+                                f"  aliases {', '.join(server.aliases)}" if server.aliases else ""))
+    for c in match.clients:
+        via = "" if c in inventory.clients_on(match.server) else " (depends on it)"
+        services = ", ".join(inventory.services_of(c)) or "no services"
+        console.print(Text(f"  {c}{via}: {services}"))
+    if not match.clients:
+        console.print(Text("  no client runs on it"))
+
+
+@contextlib.contextmanager
+def progress_bar(console: Console, total: int, enabled: bool) -> Iterator[Any]:
+    """A progress bar on a terminal; a no-op callback elsewhere."""
+    if not enabled or not total:
+        yield lambda _result: None
+        return
+    with Progress(TextColumn("probing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("probe", total=total)
+        yield lambda _result: progress.advance(task)

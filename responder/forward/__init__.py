@@ -1,0 +1,1 @@
+"""Forwarding alerts *in* from a monitoring host: the `responder notify` commands' disk spool and post."""

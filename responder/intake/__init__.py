@@ -1,0 +1,2 @@
+"""Intake: one parser per monitoring system (`sources/`), host to server (`mapping`), alerts to
+incidents (`grouping`)."""

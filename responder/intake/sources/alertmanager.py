@@ -1,0 +1,98 @@
+"""Alertmanager's webhook (`webhook_configs`, message version 4).
+
+What counts is each alert's own status: a group reported as `firing` may carry resolved alerts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from responder.errors import PayloadError
+from responder.intake.sources import Batch, decode_json, validated
+from responder.model.alert import Alert, digest, utcnow
+
+# labels that name the host, in the order we trust them
+HOST_LABELS = ("instance", "host", "hostname", "nodename", "server", "target", "address")
+SUPPORTED_VERSION = "4"
+
+
+class WebhookAlert(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] | None = None
+    startsAt: datetime | None = None
+    endsAt: datetime | None = None
+    generatorURL: str | None = None
+    fingerprint: str | None = None
+
+
+class WebhookMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    version: str | None = None
+    status: Literal["firing", "resolved"] | None = None
+    receiver: str | None = None
+    groupKey: str | None = None
+    truncatedAlerts: int = Field(0, ge=0)
+    alerts: list[WebhookAlert]
+
+    @field_validator("alerts")
+    @classmethod
+    def _not_empty(cls, alerts: list[WebhookAlert]) -> list[WebhookAlert]:
+        if not alerts:
+            raise ValueError("the list is empty: nothing to accept")
+        return alerts
+
+
+def host_of(labels: dict[str, str]) -> str:
+    for name in HOST_LABELS:
+        value = labels.get(name, "").strip()
+        if value:
+            return value
+    return ""
+
+
+def _open_ended(ts: datetime | None) -> datetime | None:
+    return None if ts is None or ts.year <= 1 else ts
+
+
+def parse(body: bytes) -> Batch:
+    data = decode_json(body)
+    if not isinstance(data, dict):
+        raise PayloadError("expected a JSON object (an Alertmanager webhook message)")
+    return parse_data(data)
+
+
+def parse_data(data: dict[str, Any]) -> Batch:
+    msg = validated(WebhookMessage, data)
+    received = utcnow()
+    alerts = []
+    for a in msg.alerts:
+        identity = a.fingerprint or digest(*sorted(a.labels.items()))
+        starts = _open_ended(a.startsAt)
+        annotations = a.annotations or {}
+        alerts.append(Alert(
+            source="alertmanager",
+            key=f"alertmanager:{identity}:{a.status}:{starts.isoformat() if starts else ''}",
+            identity=f"alertmanager:{identity}",
+            host=host_of(a.labels),
+            status=a.status,
+            event="problem" if a.status == "firing" else "recovery",
+            name=a.labels.get("alertname", "") or "(no alertname)",
+            summary=annotations.get("summary") or annotations.get("description") or "",
+            labels=a.labels,
+            starts_at=starts,
+            ends_at=_open_ended(a.endsAt) if a.status == "resolved" else None,
+            received_at=received,
+        ))
+    warnings = []
+    if msg.version not in (None, SUPPORTED_VERSION):
+        warnings.append(f"unknown webhook version {msg.version!r}; read as version {SUPPORTED_VERSION}")
+    if msg.truncatedAlerts:
+        warnings.append(f"Alertmanager left out {msg.truncatedAlerts} alerts (max_alerts)")
+    return Batch("alertmanager", alerts, truncated=msg.truncatedAlerts, warnings=warnings)

@@ -1,0 +1,1 @@
+"""The typed hand-offs between stages: `Alert` → `Incident` → `Check` → `ClientVerdict`."""

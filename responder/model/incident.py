@@ -1,0 +1,82 @@
+"""The incident: alerts that belong together, the clients they touch, and the latest verdict."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from responder.model.alert import Alert, utcnow
+from responder.model.verdict import ClientVerdict, NotificationRecord, Severity
+
+IncidentStatus = Literal["open", "assessed", "resolved"]
+
+
+def new_id(now: datetime | None = None) -> str:
+    """Sortable by time and readable on a phone: `20251118-091412-3fa2c1`."""
+    now = now or utcnow()
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+class Incident(BaseModel):
+    id: str
+    status: IncidentStatus = "open"
+    severity: Severity | None = None  # None until the first assessment
+    opened_at: datetime
+    updated_at: datetime
+    assessed_at: datetime | None = None
+    resolved_at: datetime | None = None
+    alerts: list[Alert] = Field(default_factory=list)
+    unmapped_hosts: list[str] = Field(default_factory=list)
+    affected: list[str] = Field(default_factory=list)  # clients this incident assesses
+    clients: list[ClientVerdict] = Field(default_factory=list)
+    notifications: list[NotificationRecord] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    truncated: int = 0
+    # assessment bookkeeping: one job in flight at a time, later changes coalesce into the next
+    generation: int = 0
+    assessed_generation: int = 0
+    pending: bool = False
+    running: bool = False
+    dirty: bool = False
+    due_at: datetime | None = None
+    last_state: str | None = None  # "<seq>-<signature>" of the last verdict that was notified
+    notify_seq: int = 0
+    last_notified_at: datetime | None = None
+    quiet: str | None = None  # why notifications are held back (maintenance), if they are
+    headline: str | None = None  # what changed in one line: "recovered", "alerts resolved, but ..."
+
+    def add_alert(self, alert: Alert) -> None:
+        """Keep the newest word on each alert: its resolve replaces its firing."""
+        for i, existing in enumerate(self.alerts):
+            if existing.identity == alert.identity:
+                self.alerts[i] = alert
+                break
+        else:
+            self.alerts.append(alert)
+        if alert.server is None and alert.host and alert.host not in self.unmapped_hosts:
+            self.unmapped_hosts.append(alert.host)
+        self.updated_at = utcnow()
+
+    @property
+    def alerting_servers(self) -> list[str]:
+        return sorted({a.server for a in self.alerts if a.server and a.status == "firing"})
+
+    @property
+    def all_resolved(self) -> bool:
+        return all(a.status == "resolved" for a in self.alerts)
+
+    def note(self, text: str, limit: int = 200) -> None:
+        """Record an event on the incident (acknowledgements, downtimes, warnings); keeps the newest."""
+        if text not in self.notes:
+            self.notes.append(text)
+            del self.notes[:-limit]
+
+    def public(self) -> dict[str, Any]:
+        """The verdict JSON of SPEC.md (plus a few extra fields), without the bookkeeping."""
+        data = self.model_dump(mode="json", exclude={
+            "generation", "assessed_generation", "pending", "running", "dirty", "last_state", "notify_seq",
+        })
+        return data

@@ -1,0 +1,78 @@
+"""Email through aiosmtplib: plain text and HTML alternatives, the checks as CSV, logs as text.
+
+Plain SMTP, STARTTLS (`starttls: true`), implicit TLS (`tls: true`, usually port 465) and login.
+A lost connection or a 4xx answer is transient (worth a retry later); a 5xx answer is not.
+"""
+
+from __future__ import annotations
+
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import aiosmtplib
+
+from responder.config import Config, EmailConfig
+from workers.notify.channels.base import Context, Delivery, DeliveryError
+from workers.notify.render import Message
+
+NAME = "email"
+
+
+def recipients(config: Config, client: str | None) -> list[Delivery]:
+    """The config's `email.to` for the whole incident; a client's `contacts.email` for its part.
+    Nothing without an SMTP server (`email:`) to send through."""
+    if config.email is None:
+        return []
+    if client is None:
+        return [Delivery(NAME, to) for to in config.email.to]
+    found = config.inventory.clients.get(client)
+    return [Delivery(NAME, to, scope=client) for to in found.contacts.email] if found else []
+
+
+def build(cfg: EmailConfig, message: Message, to: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = message.subject
+    msg["From"] = cfg.sender
+    msg["To"] = to
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=cfg.sender.rpartition("@")[2] or "responder.local")
+    msg["X-Responder-Incident"] = message.incident.id
+    msg["X-Responder-Severity"] = message.severity
+    msg.set_content(message.text)
+    msg.add_alternative(message.html, subtype="html")
+    for name, mime, data in message.attachments:
+        maintype, _, subtype = mime.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return msg
+
+
+async def send(ctx: Context, message: Message, delivery: Delivery) -> None:
+    if ctx.config.email is None:
+        raise DeliveryError("no SMTP server configured (email)")
+    try:
+        await send_mail(ctx.config.email, message, delivery.to)
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        codes = [r.code for r in exc.recipients]
+        raise DeliveryError(f"refused: {'; '.join(f'{r.code} {r.message}' for r in exc.recipients)}"[:300],
+                            transient=any(400 <= c < 500 for c in codes)) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        raise DeliveryError(f"SMTP {exc.code}: {exc.message}"[:300], transient=400 <= exc.code < 500) from exc
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300], transient=True) from exc
+
+
+async def send_mail(cfg: EmailConfig, message: Message, to: str) -> None:
+    """Send one message to one address; raises on failure (the caller records it)."""
+    context = ssl.create_default_context()
+    if cfg.ca_file:
+        context.load_verify_locations(cfg.ca_file)
+    if not cfg.verify_tls:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    await aiosmtplib.send(
+        build(cfg, message, to), hostname=cfg.host, port=cfg.port,
+        username=cfg.username or None, password=cfg.password or None,
+        use_tls=cfg.tls, start_tls=cfg.starttls if not cfg.tls else False,
+        timeout=cfg.timeout, tls_context=context if (cfg.tls or cfg.starttls) else None,
+    )
