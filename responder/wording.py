@@ -23,6 +23,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "all_pass": "all {count} services pass on {servers} servers",
         "one_passes": "{service} passes on {servers} servers",
         "nothing_to_check": "no services to check",
+        "not_checked": "{n} not checked",
+        "below_min": "{service}: {passing} of {total} servers pass, needs {min}",
         # what changed, the headline
         "step": "{a} → {b}", "at": "{service} on {server}", "failing": "{at} now failing: {error}",
         "recovered": "{at} recovered", "slower": "{at} slower: {a} → {b} ms", "faster": "{at} faster: {a} → {b} ms",
@@ -41,6 +43,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "all_pass": "все сервисы ({count}) работают на серверах ({servers})",
         "one_passes": "{service} работает на серверах ({servers})",
         "nothing_to_check": "нет сервисов для проверки",
+        "not_checked": "не проверено: {n}",
+        "below_min": "{service}: работают {passing} из {total}, нужно {min}",
         "step": "{a} → {b}", "at": "{service} на {server}", "failing": "{at}: сбой: {error}",
         "recovered": "{at}: восстановлен", "slower": "{at}: медленнее: {a} → {b} мс",
         "faster": "{at}: быстрее: {a} → {b} мс", "gone": "{at}: больше не проверяется",
@@ -63,6 +67,16 @@ def _pct(part: int, whole: int) -> str:
 def describe_service(v: ServiceVerdict, threshold: float, language: str = "en") -> str:
     """One phrase about one service, e.g. `shop down on all 2 servers`."""
     ph = phrases(language)
+    text = _describe(v, threshold, ph)
+    if v.not_checked:
+        text += "; " + ph["not_checked"].format(n=len(v.not_checked))
+    return text
+
+
+def _describe(v: ServiceVerdict, threshold: float, ph: dict[str, str]) -> str:
+    if v.min_healthy > 1 and v.servers_passing < v.min_healthy:
+        return ph["below_min"].format(service=v.service, passing=v.servers_passing, total=v.servers_total,
+                                      min=v.min_healthy)
     if v.severity == "critical":
         return ph["svc_down_all"].format(service=v.service, total=v.servers_total) if v.servers_total > 1 \
             else ph["svc_down_only"].format(service=v.service)
@@ -81,7 +95,8 @@ def client_summary(services: Sequence[ServiceVerdict], threshold: float, languag
     """The line a person reads first about a client: its failing or slow services, worst first (the
     order given), or that everything passes."""
     ph = phrases(language)
-    noteworthy = [describe_service(s, threshold, language) for s in services if s.servers_failing or s.servers_slow]
+    noteworthy = [describe_service(s, threshold, language) for s in services
+                  if s.servers_failing or s.servers_slow or s.not_checked]
     if noteworthy:
         return "; ".join(noteworthy)
     if not services:

@@ -79,3 +79,24 @@ def test_summary_in_the_reports_language() -> None:
     services = [judge_service("shop", checks("fail", "fail"), 10), judge_service("blog", checks("fail", "ok"), 10)]
     assert judge_client("acme", services, 10, language="ru").summary == \
         "shop недоступен на всех серверах (2); blog: сбой на 1 из 2 (50%)"
+
+
+def test_servers_not_checked_neither_pass_nor_fail() -> None:
+    down = [check("web-03", ok=False)]
+    v = judge_service("shop", down, 10, servers=["web-01", "web-02", "web-03"])
+    assert v.severity == "degraded" and v.not_checked == ["web-01", "web-02"]
+    assert v.servers_total == 3 and v.servers_failing == 1 and v.servers_passing == 0
+    everything = judge_service("shop", [check("web-01", ok=False), check("web-02", ok=False)], 10,
+                               servers=["web-01", "web-02"])
+    assert everything.severity == "critical"
+
+
+def test_min_healthy_makes_too_few_passing_critical() -> None:
+    checks = [check("a", ok=True), check("b", ok=True), check("c", ok=False), check("d", ok=False)]
+    v = judge_service("shop", checks, 10, servers=["a", "b", "c", "d"], min_healthy=3)
+    assert v.severity == "critical" and v.servers_passing == 2 and v.min_healthy == 3
+    assert "2 of 4 servers pass, needs 3" in judge_client("acme", [v], 10).summary
+
+
+def check(server: str, ok: bool) -> Check:
+    return Check(server=server, url=f"http://{server}/", ok=ok, status=200 if ok else 503, latency_ms=5.0)

@@ -37,11 +37,20 @@ class Check(BaseModel):
 
 
 class ServiceVerdict(BaseModel):
+    """One service of one client, judged over all of the client's servers.
+
+    A server with no check (`check --server` named others, or its probe shard never reported) is in
+    `not_checked`: neither passing nor failing.
+    """
+
     service: str
     severity: Severity
     servers_total: int
     servers_failing: int
     servers_slow: int = 0
+    servers_passing: int = 0
+    min_healthy: int = 1
+    not_checked: list[str] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
 
 
