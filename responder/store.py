@@ -7,6 +7,7 @@ pipeline (`Store.transaction`), so an acknowledged alert is either wholly stored
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,6 +26,7 @@ from responder.model.verdict import ClientVerdict
 PREFIX = "responder:"
 DELIVERY_TTL = 30 * 86400
 ALERT_INDEX_TTL = 30 * 86400
+RECORDED_ONLY = "-"  # the alert index's value for an alert that went to no incident
 
 
 def text(value: Any) -> str:
@@ -41,7 +43,8 @@ class Store:
         self.r = conn
         self.p = prefix
 
-    def key(self, *parts: str) -> str:
+    def _key(self, *parts: str) -> str:
+        """The one place a key is spelled: every key Responder writes is built here."""
         return self.p + ":".join(parts)
 
     # -- health -----------------------------------------------------------------------------------
@@ -67,7 +70,7 @@ class Store:
     @contextlib.contextmanager
     def locked(self, name: str = "incidents", timeout: float = 30.0) -> Iterator[None]:
         """A short cross-process lock around read-modify-write of incidents."""
-        lock = self.r.lock(self.key("lock", name), timeout=timeout, sleep=0.005, blocking_timeout=15.0)
+        lock = self.r.lock(self._key("lock", name), timeout=timeout, sleep=0.005, blocking_timeout=15.0)
         if not lock.acquire():
             raise StoreUnavailable("the store is busy: could not take the incidents lock in 15 s")
         try:
@@ -90,12 +93,59 @@ class Store:
 
     # -- deliveries and the alert index -------------------------------------------------------------
 
+    def put_delivery(self, pipe: Any, delivery_id: str, record: dict[str, Any]) -> None:
+        """The raw delivery as received, kept for `replay` and for proving what was acknowledged."""
+        pipe.set(self._key("delivery", delivery_id), json.dumps(record), ex=DELIVERY_TTL)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every delivery still kept (tests and forensics; not for hot paths)."""
+        keys = sorted(self.r.scan_iter(self._key("delivery", "*"), count=1000))
+        return [json.loads(v) for v in self.r.mget(keys) if v] if keys else []
+
+    def put_alert_placement(self, pipe: Any, alert_key: str, incident_ids: list[str]) -> None:
+        """Where an alert went; "-" when it was recorded on no incident (an acknowledgement with
+        nothing open). Its presence is what makes a redelivery a duplicate."""
+        pipe.set(self._key("alert", alert_key), ",".join(incident_ids) or RECORDED_ONLY, ex=ALERT_INDEX_TTL)
+
+    def alert_stored(self, alert_key: str) -> bool:
+        return bool(self.r.exists(self._key("alert", alert_key)))
+
+    def put_identity_incident(self, pipe: Any, identity: str, incident_id: str) -> None:
+        """The incident an alert identity (host + check) last went to: where its acknowledgements and late
+        resolves belong."""
+        pipe.set(self._key("ident", identity), incident_id, ex=ALERT_INDEX_TTL)
+
+    def identity_incident(self, identity: str) -> str | None:
+        v = self.r.get(self._key("ident", identity))
+        return text(v) if v else None
+
+    def gathering_incident(self) -> str | None:
+        """The incident still gathering a storm (within its group_wait), if any."""
+        v = self.r.get(self._key("gathering"))
+        return text(v) if v else None
+
+    def put_gathering_incident(self, pipe: Any, incident_id: str, ttl_ms: int) -> None:
+        pipe.set(self._key("gathering"), incident_id, px=ttl_ms)
+
     def known_alert_keys(self, keys: list[str]) -> dict[str, list[str]]:
         """For each alert key already stored: the incidents it went to."""
         if not keys:
             return {}
-        values = self.r.mget([self.key("alert", k) for k in keys])
+        values = self.r.mget([self._key("alert", k) for k in keys])
         return {k: text(v).split(",") for k, v in zip(keys, values, strict=True) if v}
+
+    # -- maintenance windows ------------------------------------------------------------------------
+
+    def maintenance_windows(self) -> list[str]:
+        """The windows added at run time, as stored JSON documents."""
+        return [text(v) for v in self.r.hvals(self._key("maintenance"))]
+
+    def maintenance_window(self, window_id: str) -> str | None:
+        v = self.r.hget(self._key("maintenance"), window_id)
+        return text(v) if v is not None else None
+
+    def put_maintenance_window(self, window_id: str, document: str) -> None:
+        self.r.hset(self._key("maintenance"), window_id, document)
 
     # -- incidents --------------------------------------------------------------------------------
 
@@ -113,9 +163,9 @@ class Store:
             return []
         with self.r.pipeline(transaction=False) as pipe:
             for i in ids:
-                pipe.get(self.key("incident", i))
+                pipe.get(self._key("incident", i))
                 if alerts:
-                    pipe.hvals(self.key("incident", i, "alerts"))
+                    pipe.hvals(self._key("incident", i, "alerts"))
             answers = pipe.execute()
         step = 2 if alerts else 1
         out = []
@@ -131,39 +181,46 @@ class Store:
         return out
 
     def list_incidents(self, limit: int = 50, offset: int = 0) -> list[Incident]:
-        ids = [text(i) for i in self.r.zrevrange(self.key("incidents"), offset, offset + limit - 1)]
+        ids = [text(i) for i in self.r.zrevrange(self._key("incidents"), offset, offset + limit - 1)]
         return self.get_incidents(ids)
 
     def count_incidents(self) -> int:
-        return int(self.r.zcard(self.key("incidents")))
+        return int(self.r.zcard(self._key("incidents")))
 
     def open_incident_of(self, client: str) -> str | None:
-        v = self.r.get(self.key("open", client))
+        v = self.r.get(self._key("open", client))
         return text(v) if v else None
 
     def open_incidents_of(self, clients: list[str]) -> dict[str, str]:
         if not clients:
             return {}
-        values = self.r.mget([self.key("open", c) for c in clients])
+        values = self.r.mget([self._key("open", c) for c in clients])
         return {c: text(v) for c, v in zip(clients, values, strict=True) if v}
+
+    def put_open_incident(self, pipe: Any, client: str, incident_id: str) -> None:
+        """Point the client at its open incident (a client is in at most one)."""
+        pipe.set(self._key("open", client), incident_id)
+
+    def drop_open_incident(self, pipe: Any, client: str) -> None:
+        pipe.delete(self._key("open", client))
 
     def put_incident(self, pipe: Any, incident: Incident, alerts: bool = True) -> None:
         """Queue the incident's writes on `pipe`; its alerts too unless `alerts=False` (nothing new)."""
-        pipe.set(self.key("incident", incident.id), incident.model_dump_json(exclude={"alerts"}))
-        pipe.zadd(self.key("incidents"), {incident.id: incident.opened_at.timestamp()})
+        pipe.set(self._key("incident", incident.id), incident.model_dump_json(exclude={"alerts"}))
+        pipe.zadd(self._key("incidents"), {incident.id: incident.opened_at.timestamp()})
         if alerts and incident.alerts:
-            pipe.hset(self.key("incident", incident.id, "alerts"),
+            pipe.hset(self._key("incident", incident.id, "alerts"),
                       mapping={a.identity: a.model_dump_json() for a in incident.alerts})
 
     def last_verdicts(self, clients: list[str]) -> dict[str, ClientVerdict]:
         """Each client's verdict from its previous assessment (in any incident)."""
         if not clients:
             return {}
-        raws = self.r.mget([self.key("last", c) for c in clients])
+        raws = self.r.mget([self._key("last", c) for c in clients])
         return {c: ClientVerdict.model_validate_json(r) for c, r in zip(clients, raws, strict=True) if r}
 
     def put_last_verdict(self, pipe: Any, verdict: ClientVerdict) -> None:
-        pipe.set(self.key("last", verdict.client), verdict.model_dump_json(), ex=90 * 86400)
+        pipe.set(self._key("last", verdict.client), verdict.model_dump_json(), ex=90 * 86400)
 
     # -- the notification ledger --------------------------------------------------------------------
 
@@ -184,21 +241,29 @@ class Store:
     def claim_message(self, incident_id: str, state: str, channel: str, to: str) -> bool:
         """Write the idempotency key before sending: only the first claim for a state sends."""
         now = int(time.time())
-        return bool(self.r.eval(self._CLAIM, 1, self.key("sent", incident_id, state, channel, to),
+        return bool(self.r.eval(self._CLAIM, 1, self._key("sent", incident_id, state, channel, to),
                                 f"sending {now}", now - self.CLAIM_STALE, 30 * 86400))
 
     def mark_message(self, incident_id: str, state: str, channel: str, to: str, status: str) -> None:
-        self.r.set(self.key("sent", incident_id, state, channel, to), status, ex=30 * 86400)
+        self.r.set(self._key("sent", incident_id, state, channel, to), status, ex=30 * 86400)
 
     def message_status(self, incident_id: str, state: str, channel: str, to: str) -> str | None:
         """"sending", "sent", "failed", or None when nothing claimed it."""
-        held = self.r.get(self.key("sent", incident_id, state, channel, to))
+        held = self.r.get(self._key("sent", incident_id, state, channel, to))
         return text(held).split(" ", 1)[0] if held is not None else None
 
+    def hold_message(self, incident_id: str, state: str, channel: str, to: str, since: int) -> None:
+        """Leave a claim "sending" since `since` (epoch seconds), as a sender that died mid-send does."""
+        self.r.set(self._key("sent", incident_id, state, channel, to), f"sending {since}", ex=30 * 86400)
+
     def release_message(self, incident_id: str, state: str, channel: str, to: str) -> None:
-        self.r.delete(self.key("sent", incident_id, state, channel, to))
+        self.r.delete(self._key("sent", incident_id, state, channel, to))
 
     # -- misc -------------------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Delete every key of this database (tests start each case from nothing)."""
+        self.r.flushdb()
 
     def now(self) -> datetime:
         return utcnow()

@@ -22,8 +22,8 @@ from tests.support.chat_endpoints import (
     sample_config,
     sample_incident,
 )
-from workers.notify.channels.base import Delivery
-from workers.notify.channels.http import RetryPolicy, retry_after
+from workers.notify.channels.base import Delivery, RetryPolicy
+from workers.notify.channels.http import retry_after
 from workers.notify.channels.telegram import split_html
 from workers.notify.job import Outcome, attempt
 

@@ -18,7 +18,7 @@ from responder.config import load
 from responder.model.alert import utcnow
 from responder.model.incident import Incident
 from responder.model.verdict import NotificationRecord
-from responder.store import Store, text
+from responder.store import Store
 from responder.web.app import make_app
 from tests.conftest import run_responder_async, run_worker_async
 from tests.support.chat_endpoints import (
@@ -31,7 +31,7 @@ from tests.support.chat_endpoints import (
 from tests.support.fleet import Fleet
 from tests.support.scenario import shared_fleet, storm, write_config
 from tests.support.smtp import Collector
-from workers.notify.channels.http import RetryPolicy
+from workers.notify.channels.base import RetryPolicy
 from workers.notify.job import RetryLater, notify, plan, retry_failed
 from workers.notify.render import render
 
@@ -176,12 +176,11 @@ async def test_a_sender_that_died_mid_send_delays_the_message_but_never_loses_it
     cfg = sample_config(chat, chat={"teams": {"url": chat.teams_url()}}, routes={"critical": ["teams"]})
     inc = sample_incident()
     save(store, inc)
-    key = store.key("sent", inc.id, "state-1", "teams", "teams")
-    store.r.set(key, f"sending {int(time.time())}")  # a sender at work, or one that just died
+    store.hold_message(inc.id, "state-1", "teams", "teams", int(time.time()))  # at work, or just died
     with pytest.raises(RetryLater, match="teams teams"):
         await notify(store, cfg, inc.id, "state-1", policy=FAST)
     assert chat.of("teams", "noc") == []
-    store.r.set(key, f"sending {int(time.time()) - store.CLAIM_STALE - 1}")  # it died long ago
+    store.hold_message(inc.id, "state-1", "teams", "teams", int(time.time()) - store.CLAIM_STALE - 1)  # long ago
     outcomes = await notify(store, cfg, inc.id, "state-1", policy=FAST)
     assert outcomes is not None and ("teams", "sent") in [(o.record.to, o.record.status) for o in outcomes]
     assert len(chat.of("teams", "noc")) == 1
@@ -207,9 +206,8 @@ async def test_transient_failure_is_released_permanent_one_waits_for_retry(chat:
     assert outcomes is not None
     failed = {o.record.to: o.transient for o in outcomes if o.record.status == "failed"}
     assert failed == {"teams": True, "slack": False}
-    key = store.key("sent", inc.id, "state-1", "{}", "{}")
-    assert store.r.get(key.format("teams", "teams")) is None  # released: the job's retry sends it
-    assert text(store.r.get(key.format("slack", "slack"))) == "failed"  # kept: waits for a person
+    assert store.message_status(inc.id, "state-1", "teams", "teams") is None  # released: the retry sends it
+    assert store.message_status(inc.id, "state-1", "slack", "slack") == "failed"  # kept: waits for a person
 
     rerun = await notify(store, cfg, inc.id, "state-1", policy=FAST)  # what RQ's retry of the job does
     assert rerun is not None and [(o.record.to, o.record.status) for o in rerun] == [("teams", "sent")]

@@ -67,21 +67,21 @@ CORPUS = corpus()
 async def check_delivery(client: TestClient, store: Store, source: str, body: bytes,
                          headers: dict[str, str] | None = None) -> int:
     """POST one body and hold the invariants; answers the status."""
-    store.r.flushdb()
+    store.clear()
     resp = await client.post(f"/hooks/{source}", data=body, headers=AUTH if headers is None else headers)
     raw = await resp.text()
     assert resp.status != 500, raw
     assert "Traceback" not in raw
     assert resp.content_type == "application/json", raw
     answer = json.loads(raw)
-    deliveries = store.r.keys(store.key("delivery", "*"))
+    deliveries = store.deliveries()
     if resp.status == 202:
         [delivery] = deliveries
-        keys = json.loads(store.r.get(delivery))["alerts"]
+        keys = delivery["alerts"]
         batch = parser_for(source)(body)
         assert len(keys) == len(batch.alerts) == answer["accepted"] + answer.get("duplicates", 0)
         for key in keys:
-            assert store.r.exists(store.key("alert", key)), key
+            assert store.alert_stored(key), key
         assessing = [k for k, a in zip(keys, batch.alerts, strict=True) if a.event in ("problem", "recovery")]
         known = store.known_alert_keys(assessing)
         assert set(known) == set(assessing)

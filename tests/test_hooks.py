@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
+from rq.registry import ScheduledJobRegistry
 
 from responder.config import Config, from_data
+from responder.runtime.queues import ASSESS_QUEUE
 from responder.store import Store, connect
 from responder.web.app import make_app
 from tests.conftest import PAYLOADS
@@ -59,12 +61,10 @@ async def test_storm_is_stored_before_the_answer(client: TestClient, store: Stor
     assert sorted(incident.affected) == ["acme", "globex", "initech"]  # hooli's web-05 is quiet
     assert set(incident.unmapped_hosts) == {"app-02:9100", "app-03:9100", "db-02:9100", "cache-01:9100"}
     assert incident.pending and incident.generation == 1
-    deliveries = store.r.keys(store.key("delivery", "*"))
-    assert len(deliveries) == 1
-    raw = json.loads(store.r.get(deliveries[0]))
+    [raw] = store.deliveries()
     assert raw["source"] == "alertmanager" and "web-01:9100" in raw["body"]
-    scheduled = store.r.zrange("rq:scheduled:responder-assess", 0, -1)
-    assert scheduled == [f"assess-{incident.id}-1".encode()]
+    scheduled = ScheduledJobRegistry(ASSESS_QUEUE, connection=store.r).get_job_ids()
+    assert scheduled == [f"assess-{incident.id}-1"]
 
 
 async def test_redelivery_makes_no_second_incident(client: TestClient, store: Store) -> None:

@@ -34,8 +34,7 @@ def receiver(live_receiver: LiveReceiver) -> LiveReceiver:
 
 def deliveries(store: Store) -> list[dict[str, Any]]:
     out = []
-    for key in store.r.keys(store.key("delivery", "*")):
-        record = json.loads(store.r.get(key))
+    for record in store.deliveries():
         record["json"] = json.loads(record["body"])
         out.append(record)
     return out

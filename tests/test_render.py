@@ -10,7 +10,7 @@ import pytest
 
 from responder.config import Config
 from tests.support.chat_endpoints import HOSTILE, ChatEndpoints, sample_config, sample_incident
-from workers.notify.channels.markup import FLAVOURS
+from workers.notify.markup import FLAVOURS
 from workers.notify.render import PHRASES, chat_text, render, subject
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "workers" / "notify" / "templates"

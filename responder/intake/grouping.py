@@ -13,7 +13,6 @@ acknowledged.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,9 +23,7 @@ from responder.intake.sources import Batch
 from responder.lifecycle.flight import UNMAPPED, Scheduler, request_assessment
 from responder.model.alert import Alert, utcnow
 from responder.model.incident import Incident, new_id
-from responder.store import ALERT_INDEX_TTL, DELIVERY_TTL, Store, text
-
-RECORDED_ONLY = "-"  # the alert index's value for an alert that went to no incident
+from responder.store import RECORDED_ONLY, Store
 
 
 @dataclass
@@ -60,16 +57,15 @@ class Intake:
             with self.store.transaction() as pipe:
                 grouping.save(pipe, self.schedule)
                 for key, ids in placed.items():
-                    # "-": recorded, but on no incident (an acknowledgement with nothing open)
-                    pipe.set(self.store.key("alert", key), ",".join(ids) or RECORDED_ONLY, ex=ALERT_INDEX_TTL)
+                    self.store.put_alert_placement(pipe, key, ids)
                 for a in fresh:
                     if placed[a.key]:
-                        pipe.set(self.store.key("ident", a.identity), placed[a.key][0], ex=ALERT_INDEX_TTL)
+                        self.store.put_identity_incident(pipe, a.identity, placed[a.key][0])
                 did = f"{now:%Y%m%d%H%M%S%f}-{batch.source}"
-                pipe.set(self.store.key("delivery", did), json.dumps({
+                self.store.put_delivery(pipe, did, {
                     "source": batch.source, "received_at": now.isoformat(), **(meta or {}),
                     "alerts": [a.key for a in alerts], "body": body.decode("utf-8", "replace"),
-                }), ex=DELIVERY_TTL)
+                })
         every = {i for found in placed.values() for i in found} | \
             {i for found in known.values() for i in found if i and i != RECORDED_ONLY}
         return Accepted(accepted=len(fresh), duplicates=len(alerts) - len(fresh), incidents=sorted(every))
@@ -88,9 +84,9 @@ class _Grouping:
         self.assess: set[str] = set()  # incidents to (re)assess
         self.gathering: Incident | None = None
         self.prefetched: set[str] = set()
-        gid = store.r.get(store.key("gathering"))
+        gid = store.gathering_incident()
         if gid:
-            found = self.load(text(gid))
+            found = self.load(gid)
             if found and found.status == "open" and found.opened_at + self.wait > now:
                 self.gathering = found
 
@@ -147,16 +143,16 @@ class _Grouping:
         if not assesses:
             # acknowledgements, downtimes, flapping, custom: recorded where they belong, no probe
             if not targets:
-                last = self.store.r.get(self.store.key("ident", alert.identity))
-                found = self.load(text(last)) if last else None
+                last = self.store.identity_incident(alert.identity)
+                found = self.load(last) if last else None
                 targets = [found] if found else []
             for inc in targets:
                 inc.note(alert.describe())
             return [inc.id for inc in targets]
         if homeless and not targets and alert.status == "resolved":
             # a late resolve of an incident already closed: record it there, nothing to re-check
-            last = self.store.r.get(self.store.key("ident", alert.identity))
-            found = self.load(text(last)) if last else None
+            last = self.store.identity_incident(alert.identity)
+            found = self.load(last) if last else None
             if found is not None and found.status == "resolved":
                 found.add_alert(alert)
                 return [found.id]
@@ -188,8 +184,8 @@ class _Grouping:
                 request_assessment(inc, max(when, self.now), pipe, schedule)
             self.store.put_incident(pipe, inc)
         for c, iid in self.pointers.items():
-            pipe.set(self.store.key("open", c), iid)
+            self.store.put_open_incident(pipe, c, iid)
         g = self.gathering
         if g is not None and g.id in self.touched:
             ttl_ms = max(1, int(((g.opened_at + self.wait) - self.now).total_seconds() * 1000))
-            pipe.set(self.store.key("gathering"), g.id, px=ttl_ms)
+            self.store.put_gathering_incident(pipe, g.id, ttl_ms)

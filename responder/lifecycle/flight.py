@@ -75,7 +75,7 @@ def finish_assessment(store: Store, config: Config, incident_id: str, generation
                 mine = [c for c, iid in store.open_incidents_of([*inc.affected, UNMAPPED]).items()
                         if iid == inc.id]
                 for client in mine:
-                    pipe.delete(store.key("open", client))
+                    store.drop_open_incident(pipe, client)
             signature = notification_due(inc, config, now)
             if signature is not None:
                 # numbered, so a return to an earlier picture (critical, ok, critical) is news again

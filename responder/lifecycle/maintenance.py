@@ -18,8 +18,6 @@ from responder.config import Config
 from responder.model.alert import utcnow
 from responder.store import Store
 
-KEY = "maintenance"
-
 
 class Window(BaseModel):
     id: str
@@ -46,8 +44,7 @@ def from_inventory(config: Config) -> list[Window]:
 
 
 def stored(store: Store) -> list[Window]:
-    raw = store.r.hgetall(store.key(KEY))
-    return sorted((Window.model_validate_json(v) for v in raw.values()), key=lambda w: w.starts)
+    return sorted((Window.model_validate_json(v) for v in store.maintenance_windows()), key=lambda w: w.starts)
 
 
 def windows(store: Store | None, config: Config) -> list[Window]:
@@ -71,18 +68,18 @@ def add(store: Store, config: Config, *, client: str | None, server: str | None,
     begin = starts or utcnow()
     window = Window(id=f"m-{secrets.token_hex(3)}", client=client, server=server, starts=begin,
                     ends=begin + timedelta(seconds=duration), reason=reason)
-    store.r.hset(store.key(KEY), window.id, window.model_dump_json())
+    store.put_maintenance_window(window.id, window.model_dump_json())
     return window
 
 
 def end(store: Store, window_id: str) -> Window:
-    raw = store.r.hget(store.key(KEY), window_id)
+    raw = store.maintenance_window(window_id)
     if raw is None:
         raise LookupError(f"no maintenance window {window_id!r} (inventory windows end by editing the inventory)")
     window = Window.model_validate_json(raw)
     now = utcnow()
     window.ends = min(window.ends, now)
-    store.r.hset(store.key(KEY), window.id, window.model_dump_json())
+    store.put_maintenance_window(window.id, window.model_dump_json())
     return window
 
 

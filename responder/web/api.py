@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from responder.errors import StoreUnavailable
+from responder.web.context import CONTEXT
 
 
 def parse_limit(raw: str | None, default: int = 50, maximum: int = 1000) -> int:
@@ -18,8 +19,6 @@ def parse_limit(raw: str | None, default: int = 50, maximum: int = 1000) -> int:
 
 
 async def list_incidents(request: web.Request) -> web.Response:
-    from responder.web.app import CONTEXT
-
     store = request.app[CONTEXT].store
     limit = parse_limit(request.query.get("limit"))
     try:
@@ -31,8 +30,6 @@ async def list_incidents(request: web.Request) -> web.Response:
 
 
 async def get_incident(request: web.Request) -> web.Response:
-    from responder.web.app import CONTEXT
-
     store = request.app[CONTEXT].store
     incident_id = request.match_info["id"]
     try:

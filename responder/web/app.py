@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -13,19 +12,10 @@ from responder.intake.grouping import Intake
 from responder.runtime.queues import assess_scheduler
 from responder.store import Store
 from responder.web import api, hooks, metrics, pages
+from responder.web.context import CONTEXT, Context
+from responder.web.instruments import Metrics
 
 log = logging.getLogger("responder.web")
-
-
-@dataclass
-class Context:
-    config: Config
-    store: Store
-    intake: Intake
-    metrics: metrics.Metrics
-
-
-CONTEXT: web.AppKey[Context] = web.AppKey("context", Context)
 
 
 @web.middleware
@@ -46,7 +36,7 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
 def make_app(config: Config, store: Store) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=config.limits.max_body + 1024)
     ctx = Context(config=config, store=store, intake=Intake(store, config, assess_scheduler(store.r)),
-                  metrics=metrics.Metrics(store))
+                  metrics=Metrics(store))
     app[CONTEXT] = ctx
     hooks.setup(app)
     api.setup(app)

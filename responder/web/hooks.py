@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from responder.errors import PayloadError, StoreUnavailable
 from responder.intake.sources import SOURCES, parser_for
-
-if TYPE_CHECKING:
-    from responder.web.app import Context
+from responder.web.context import CONTEXT, Context
 
 log = logging.getLogger("responder.hooks")
 RETRY_AFTER = "5"
@@ -64,8 +62,6 @@ async def read_bounded(request: web.Request, limit: int) -> bytes | None:
 
 
 async def receive(request: web.Request) -> web.Response:
-    from responder.web.app import CONTEXT
-
     ctx: Context = request.app[CONTEXT]
     source = request.match_info["source"]
     if source not in SOURCES:

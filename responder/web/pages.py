@@ -9,6 +9,7 @@ from aiohttp import web
 
 from responder.errors import StoreUnavailable
 from responder.web.api import parse_limit
+from responder.web.context import CONTEXT
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("responder.web", "templates"),
@@ -23,8 +24,6 @@ def _html(template: str, status: int = 200, **ctx: object) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    from responder.web.app import CONTEXT
-
     store = request.app[CONTEXT].store
     limit = parse_limit(request.query.get("limit"))
     try:
@@ -36,8 +35,6 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def incident(request: web.Request) -> web.Response:
-    from responder.web.app import CONTEXT
-
     store = request.app[CONTEXT].store
     incident_id = request.match_info["id"]
     try:

@@ -29,8 +29,7 @@ from responder.model.incident import Incident
 from responder.model.verdict import ClientVerdict, NotificationRecord
 from responder.store import Store
 from workers.notify.channels import email, slack, teams, telegram
-from workers.notify.channels.base import Channel, Context, Delivery, DeliveryError
-from workers.notify.channels.http import DEFAULT_POLICY, RetryPolicy
+from workers.notify.channels.base import DEFAULT_POLICY, Channel, Context, Delivery, DeliveryError, RetryPolicy
 from workers.notify.render import Message, render
 
 __all__ = ["CHANNELS", "Delivery", "Outcome", "RetryLater", "deliver", "notify", "notify_job", "plan",

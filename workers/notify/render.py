@@ -19,7 +19,7 @@ import jinja2
 from responder.config import Config
 from responder.model.incident import Incident
 from responder.model.verdict import ClientVerdict
-from workers.notify.channels.markup import Flavour, Safe
+from workers.notify.markup import Flavour, Safe
 
 SEVERITY_WORD = {
     "en": {"critical": "down", "degraded": "degraded", "ok": "ok"},

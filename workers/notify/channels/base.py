@@ -8,7 +8,7 @@ A channel module (email.py, teams.py, slack.py, telegram.py) has:
 - `async send(ctx, message, delivery)`: send one message to one recipient; raise `DeliveryError`
   (or anything else) on failure, and the caller records it.
 
-Adding a channel is a new module here and one line in dispatch.CHANNELS.
+Adding a channel is a new module here and one line in job.CHANNELS.
 """
 
 from __future__ import annotations
@@ -23,8 +23,18 @@ from responder.config import Config
 from responder.inventory import Contacts
 
 if TYPE_CHECKING:
-    from workers.notify.channels.http import RetryPolicy
     from workers.notify.render import Message
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # tries in all, the first included
+    backoff: float = 1.0  # the first wait without Retry-After; doubles after each try
+    max_wait: float = 30.0  # the longest wait between tries
+    timeout: float = 15.0  # one request, connect to last byte
+
+
+DEFAULT_POLICY = RetryPolicy()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -19,18 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from workers.notify.channels.base import DeliveryError
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 3  # tries in all, the first included
-    backoff: float = 1.0  # the first wait without Retry-After; doubles after each try
-    max_wait: float = 30.0  # the longest wait between tries
-    timeout: float = 15.0  # one request, connect to last byte
-
-
-DEFAULT_POLICY = RetryPolicy()
+from workers.notify.channels.base import DeliveryError, RetryPolicy
 
 
 def encode(payload: Any) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 from responder.config import Config
 from workers.notify.channels.base import Context, Delivery, webhook_recipients
 from workers.notify.channels.http import post_json
-from workers.notify.channels.markup import FLAVOURS, shorten
+from workers.notify.markup import FLAVOURS, shorten
 from workers.notify.render import Message, chat_text
 
 NAME = "slack"

@@ -14,7 +14,7 @@ from typing import Any
 from responder.config import Config
 from workers.notify.channels.base import Context, Delivery, DeliveryError, webhook_recipients
 from workers.notify.channels.http import encode, post_json
-from workers.notify.channels.markup import escape_teams, shorten
+from workers.notify.markup import escape_teams, shorten
 from workers.notify.render import Digest, Message
 
 NAME = "teams"

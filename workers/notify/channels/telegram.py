@@ -15,7 +15,7 @@ from collections import deque
 from responder.config import Config
 from workers.notify.channels.base import Context, Delivery, DeliveryError
 from workers.notify.channels.http import post_json
-from workers.notify.channels.markup import FLAVOURS
+from workers.notify.markup import FLAVOURS
 from workers.notify.render import Message, chat_text
 
 NAME = "telegram"
