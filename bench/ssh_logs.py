@@ -24,7 +24,8 @@ from typing import Any
 
 from responder.config import Config, from_data
 from responder.model.verdict import Check, ClientVerdict, ServiceVerdict
-from workers.assess.evidence.ssh import Fetch, collect_for_verdicts, remote_command
+from workers.assess.evidence.gather import collect_for_verdicts
+from workers.assess.evidence.ssh import Fetch, remote_command
 
 SERVERS = 200
 LOG_LINES = 2000

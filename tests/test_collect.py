@@ -14,7 +14,7 @@ import pytest
 from responder.config import Config, from_data
 from responder.model.verdict import Check, ClientVerdict, ServiceVerdict
 from tests.support.ssh_server import SshHost, SshLab
-from workers.assess.evidence.ssh import collect_for_verdicts
+from workers.assess.evidence.gather import collect_for_verdicts
 
 NOW = "18/Nov/2025:09:20:00 +0000"
 

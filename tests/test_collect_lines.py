@@ -13,8 +13,9 @@ from responder.config import SshConfig
 from responder.errors import ConfigError
 from responder.inventory import load_inventory_data
 from responder.model.alert import Alert
+from workers.assess.evidence.gather import narrowing_terms
 from workers.assess.evidence.lines import Window, compile_filters, decode, parse_time, select
-from workers.assess.evidence.ssh import Fetch, narrowing_terms, parse_jump_host, remote_command
+from workers.assess.evidence.ssh import Fetch, parse_jump_host, remote_command
 
 T0 = datetime(2025, 11, 18, 9, 14, 12, tzinfo=UTC)
 

@@ -51,7 +51,7 @@ async def gather_evidence(config: Config, verdicts: list[ClientVerdict],
                           alerts: Sequence[Alert]) -> list[ClientVerdict]:
     """Log lines from failing servers, when the collector is available (see workers/collect.py)."""
     try:
-        from workers.assess.evidence.ssh import collect_for_verdicts
+        from workers.assess.evidence.gather import collect_for_verdicts
     except ImportError:
         return verdicts
     return await collect_for_verdicts(config, verdicts, alerts)

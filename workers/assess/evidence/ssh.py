@@ -16,22 +16,17 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncssh
 
 from responder.config import Config, SshConfig
-from responder.inventory import Inventory, Server
-from responder.model.alert import Alert
-from responder.model.verdict import ClientVerdict, LogExcerpt
+from responder.inventory import Server
 from workers.assess.evidence import lines as loglines
-from workers.assess.judge import failing_servers
 
 log = logging.getLogger(__name__)
 
@@ -113,34 +108,6 @@ def parse_jump_host(text: str) -> tuple[str | None, str, int]:
     if not host:
         raise ValueError(f"ssh.jump_host: no host in {text!r}")
     return user or None, host, port
-
-
-def narrowing_terms(inventory: Inventory, client: str, server: str) -> tuple[str, ...]:
-    """What a client's lines hold: its `vhosts`; on a server shared with other clients, else the host
-    names of its service URLs (so one client's message never carries another's lines)."""
-    spec = inventory.clients[client]
-    if spec.vhosts:
-        return tuple(dict.fromkeys(v for v in spec.vhosts if v))
-    if len(inventory.clients_on(server)) < 2:
-        return ()
-    names = []
-    for svc in inventory.services_of(client).values():
-        if "{address}" in svc.url or "{server}" in svc.url:
-            continue
-        host = urlsplit(svc.url).hostname
-        if host and not _is_ip(host):
-            names.append(host)
-    return tuple(dict.fromkeys(names))
-
-
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _first_line(data: bytes) -> str:
@@ -386,81 +353,3 @@ async def collect(config: Config, wanted: Mapping[str, Iterable[Fetch]]) -> dict
         names = list(wanted)
         found = await asyncio.gather(*(collector.host(n, list(dict.fromkeys(wanted[n]))) for n in names))
     return dict(zip(names, found, strict=True))
-
-
-@dataclass(slots=True)
-class _Want:
-    """One client's interest in one server: which Fetches, and how to narrow what comes back."""
-
-    fetches: list[Fetch]
-    filters: list[re.Pattern[str]]
-    error: str | None = None
-
-
-def _plan(config: Config, verdicts: Sequence[ClientVerdict]) -> dict[tuple[str, str], _Want]:
-    inv = config.inventory
-    plan: dict[tuple[str, str], _Want] = {}
-    for verdict in verdicts:
-        client = inv.clients.get(verdict.client)
-        if client is None:
-            continue
-        for name in failing_servers(verdict):
-            server = inv.servers.get(name)
-            if server is None or not server.logs:
-                continue
-            try:
-                filters = loglines.compile_filters(server.log_filter, client.log_filter)
-            except re.error as exc:
-                plan[(verdict.client, name)] = _Want([], [], f"log_filter is not a valid pattern: {exc}")
-                continue
-            terms = narrowing_terms(inv, verdict.client, name)
-            fetches = [Fetch(path, terms, wide=bool(filters)) for path in dict.fromkeys(server.logs)]
-            plan[(verdict.client, name)] = _Want(fetches, filters)
-    return plan
-
-
-def _excerpt(name: str, fetch: Fetch, out: Output, want: _Want, window: loglines.Window, limit: int,
-             host_note: str | None) -> LogExcerpt:
-    lines = loglines.select(out.lines, filters=want.filters, window=window, limit=limit)
-    notes = [host_note] if host_note else []
-    if not lines and not out.error:
-        if fetch.terms and not out.lines:
-            notes.append(f"no recent line mentions {', '.join(fetch.terms)}")
-        elif out.lines:
-            notes.append("no recent line matches the log_filter and the alert's time window")
-        else:
-            notes.append("the log is empty")
-    return LogExcerpt(server=name, path=fetch.path, lines=lines, error=out.error, truncated=out.truncated,
-                      note="; ".join(notes) or None)
-
-
-async def collect_for_verdicts(config: Config, verdicts: list[ClientVerdict],
-                               alerts: Sequence[Alert]) -> list[ClientVerdict]:
-    """Fill each verdict's `logs` from the servers where that client's checks failed.
-
-    A server is contacted once however many clients and logs want it; servers without `logs` in the
-    inventory are left alone.
-    """
-    plan = _plan(config, verdicts)
-    wanted: dict[str, list[Fetch]] = {}
-    for (_client, name), need in plan.items():
-        wanted.setdefault(name, []).extend(need.fetches)
-    found = await collect(config, {n: f for n, f in wanted.items() if f})
-    window = loglines.Window.around(alerts)
-    out: list[ClientVerdict] = []
-    for verdict in verdicts:
-        excerpts: list[LogExcerpt] = []
-        for name in failing_servers(verdict):
-            want = plan.get((verdict.client, name))
-            if want is None:
-                continue
-            evidence = found.get(name)
-            if want.error or evidence is None:
-                excerpts.append(LogExcerpt(server=name, error=want.error or "nothing collected"))
-            elif evidence.error:
-                excerpts.append(LogExcerpt(server=name, error=evidence.error, note=evidence.note))
-            else:
-                excerpts += [_excerpt(name, f, evidence.outputs[f], want, window, config.ssh.lines, evidence.note)
-                             for f in want.fetches]
-        out.append(verdict.model_copy(update={"logs": [*verdict.logs, *excerpts]}) if excerpts else verdict)
-    return out
