@@ -70,7 +70,8 @@ def run_one(name: str, options: dict[str, Any]) -> list[Row]:
         return [Row(name, "skipped", f"skipped: cannot import ({exc})")]
     except Exception as exc:
         traceback.print_exc()
-        return [Row(name, "failed", f"failed: {type(exc).__name__}: {str(exc)[:200]}")]
+        message = " ".join(str(exc).split())[:200]
+        return [Row(name, "failed", f"failed: {type(exc).__name__}: {message}")]
 
 
 def machine() -> str:
