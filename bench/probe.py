@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import statistics
-from pathlib import Path
 from typing import Any
 
 from bench.common import PY, RESPONDER, Row, Skip, free_port, responder_config, run_timed, workdir, write_yaml
@@ -22,8 +21,12 @@ SERVICES, CONCURRENCY, TIMEOUT, SEED = 4, 500, 2.0, 20261201
 
 
 def scenario(servers: int, ports: list[int], net: int, faults: tuple[float, float, float] = (0.05, 0.03, 0.02),
-             seed: int = SEED) -> tuple[dict[str, Any], dict[str, Any], dict[tuple[str, str], str]]:
-    """(inventory, fleet spec, truth per (server, service): "ok", "503", "timeout" or "refused")."""
+             services: int = SERVICES, seed: int = SEED,
+             ) -> tuple[dict[str, Any], dict[str, Any], dict[tuple[str, str], str]]:
+    """(inventory, fleet spec, truth per (server, service): "ok", "503", "timeout" or "refused").
+
+    Service k listens on ports[k % len(ports)] at /svc{k}; refusing needs a port of its own."""
+    assert len(ports) == services or not faults[2], "a refused check needs its service on its own port"
     rng = random.Random(seed)
     bad503, hang, refuse = faults
     truth: dict[tuple[str, str], str] = {}
@@ -32,22 +35,26 @@ def scenario(servers: int, ports: list[int], net: int, faults: tuple[float, floa
     for i in range(servers):
         name, addr = f"s{i:05d}", address(i, net)
         inv_servers[name] = {"address": addr}
-        for k, port in enumerate(ports):
+        listening = set()
+        for k in range(services):
+            port = ports[k % len(ports)]
             r = rng.random()
             kind = "503" if r < bad503 else "timeout" if r < bad503 + hang else \
                 "refused" if r < bad503 + hang + refuse else "ok"
             truth[(name, f"svc{k}")] = kind
             if kind == "refused":
                 continue
-            spec["listeners"].append([addr, port])
+            if port not in listening:
+                listening.add(port)
+                spec["listeners"].append([addr, port])
             if kind == "503":
                 spec["status"][f"{addr}:{port}/svc{k}"] = 503
             elif kind == "timeout":
-                spec["hang"].append(f"{addr}:{port}")
+                spec["hang"].append(f"{addr}:{port}/svc{k}")
     inventory = {
-        "services": {f"svc{k}": {"url": f"http://{{address}}:{port}/svc{k}"} for k, port in enumerate(ports)},
+        "services": {f"svc{k}": {"url": f"http://{{address}}:{ports[k % len(ports)]}/svc{k}"} for k in range(services)},
         "servers": inv_servers,
-        "clients": {f"c{i:05d}": {"servers": [f"s{i:05d}"], "services": [f"svc{k}" for k in range(len(ports))]}
+        "clients": {f"c{i:05d}": {"servers": [f"s{i:05d}"], "services": [f"svc{k}" for k in range(services)]}
                     for i in range(servers)},
     }
     return inventory, spec, truth
