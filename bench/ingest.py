@@ -22,8 +22,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, ROOT, Row, Skip, env, free_port, responder_config, serve, stop, stop_tree, \
-    wait_http, workdir, write_yaml
+from bench.common import (
+    PY,
+    ROOT,
+    Row,
+    Skip,
+    env,
+    free_port,
+    responder_config,
+    serve,
+    stop,
+    stop_tree,
+    wait_http,
+    workdir,
+    write_yaml,
+)
 
 CONNECTIONS, SERVERS, TOKEN = 50, 1000, "bench-token"
 PATH = "/hooks/alertmanager"

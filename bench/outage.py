@@ -32,8 +32,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, Row, TreeRss, free_port, get_json, responder_config, run_timed, serve, stop_tree, \
-    wait_http, workdir, write_yaml
+from bench.common import (
+    PY,
+    Row,
+    TreeRss,
+    free_port,
+    get_json,
+    responder_config,
+    run_timed,
+    serve,
+    stop_tree,
+    wait_http,
+    workdir,
+    write_yaml,
+)
 from bench.fleet import FleetProcesses, address
 
 NET, SEED = 74, 20261203
@@ -233,6 +245,7 @@ def run(quick: bool = False, workers: list[int] | None = None, timeout: float = 
         w1, w4 = by[1]["seconds"], by[4]["seconds"]
         rows.append(Row("outage", "workers 4 against workers 1", w4 if w4 is not None else "timeout", "s",
                         w1 if w1 is not None else "timeout", "<= 0.7x", on="ratio"))
-    rows[0].note = (rows[0].note + "; " if rows[0].note else "") + (f"baseline: group_wait {GROUP_WAIT:g} s + the minimal client probing the "
-                    f"{len(urls):,} distinct URLs of the touched clients once ({probe.wall:.1f} s)")
+    ideal_note = (f"baseline: group_wait {GROUP_WAIT:g} s + the minimal client probing the {len(urls):,} "
+                  f"distinct URLs of the touched clients once ({probe.wall:.1f} s)")
+    rows[0].note = f"{rows[0].note}; {ideal_note}" if rows[0].note else ideal_note
     return rows
