@@ -59,19 +59,19 @@ def run_one(name: str, options: dict[str, Any]) -> list[Row]:
     try:
         module = importlib.import_module(f"bench.{MODULES.get(name, name)}")
     except ImportError as exc:
-        return [Row(name, "skipped", f"skipped: cannot import ({exc})")]
+        return [Row(name, f"skipped: cannot import ({exc})", "skipped")]
     func = getattr(module, "run_scaled" if name == "ingest_scaled" else "run")
     wanted = inspect.signature(func).parameters
     try:
         return list(func(**{k: v for k, v in options.items() if k in wanted}))
     except Skip as exc:
-        return [Row(name, "skipped", f"skipped: {exc}")]
+        return [Row(name, f"skipped: {exc}", "skipped")]
     except ImportError as exc:
-        return [Row(name, "skipped", f"skipped: cannot import ({exc})")]
+        return [Row(name, f"skipped: cannot import ({exc})", "skipped")]
     except Exception as exc:
         traceback.print_exc()
         message = " ".join(str(exc).split())[:200]
-        return [Row(name, "failed", f"failed: {type(exc).__name__}: {message}")]
+        return [Row(name, f"failed: {type(exc).__name__}: {message}", "failed")]
 
 
 def machine() -> str:
