@@ -30,8 +30,9 @@ lint: install
 	$(VENV)/bin/ruff check responder workers tests samples bench
 	$(VENV)/bin/mypy
 
+## bench: one table of figures against same-run baselines, and bench/results.json (BENCH_ARGS=--quick: ~10x smaller)
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 ## system-deps: Debian packages the slow tests drive (best effort: needs root and apt)
 system-deps:

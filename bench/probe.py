@@ -1,76 +1,132 @@
-"""Probe throughput, and the old script's bug reproduced: 8,000 checks, 200 at a time.
+"""probe: `responder check` as a process against the minimal correct aiohttp client as a process.
 
-The fleet (200 addresses, 40 pages each, every answer 50 ms late) runs in its own process. Responder's
-probe starts a check's timeout when it holds a slot; the naive variant (aiohttp's own total timeout
-with a 200-connection pool) also times the wait for a free connection, so healthy pages "time out".
+2,000 servers × 4 services (each service on its own port), 5% of checks answer 503, 3% accept and
+never answer, 2% refuse the connection (nothing listens); timeout 2 s, no retries, concurrency 500.
+Both sides probe the same URLs on the same fleet (its own process) in alternating rounds; the
+median round counts. Wrong verdicts: checks whose outcome, or clients whose severity, differ from
+the scenario's truth.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+import json
+import random
+import statistics
+from typing import Any
 
-import aiohttp
+from bench.common import PY, RESPONDER, Row, Skip, free_port, responder_config, run_timed, workdir, write_yaml
+from bench.fleet import FleetProcesses, address
 
-from bench.fleet import address
-from responder.config import ProbeConfig
-from responder.inventory import Server, ServiceSpec, make_target
-from tests.support.fleet import free_port
-from workers.assess.probe import probe
-
-SERVERS, PAGES, DELAY_MS, CONCURRENCY, TIMEOUT = 200, 40, 50, 200, 1.0
+SERVICES, CONCURRENCY, TIMEOUT, SEED = 4, 500, 2.0, 20261201
 
 
-@contextlib.contextmanager
-def fleet(port: int) -> Iterator[None]:
-    proc = subprocess.Popen([sys.executable, "-m", "bench.fleet", str(SERVERS), str(port), str(DELAY_MS)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        yield
-    finally:
-        proc.terminate()
-        proc.wait()
+def scenario(servers: int, ports: list[int], net: int, faults: tuple[float, float, float] = (0.05, 0.03, 0.02),
+             services: int = SERVICES, seed: int = SEED,
+             ) -> tuple[dict[str, Any], dict[str, Any], dict[tuple[str, str], str]]:
+    """(inventory, fleet spec, truth per (server, service): "ok", "503", "timeout" or "refused").
+
+    Service k listens on ports[k % len(ports)] at /svc{k}; refusing needs a port of its own."""
+    assert len(ports) == services or not faults[2], "a refused check needs its service on its own port"
+    rng = random.Random(seed)
+    bad503, hang, refuse = faults
+    truth: dict[tuple[str, str], str] = {}
+    spec: dict[str, Any] = {"listeners": [], "status": {}, "hang": []}
+    inv_servers: dict[str, Any] = {}
+    for i in range(servers):
+        name, addr = f"s{i:05d}", address(i, net)
+        inv_servers[name] = {"address": addr}
+        listening = set()
+        for k in range(services):
+            port = ports[k % len(ports)]
+            r = rng.random()
+            kind = "503" if r < bad503 else "timeout" if r < bad503 + hang else \
+                "refused" if r < bad503 + hang + refuse else "ok"
+            truth[(name, f"svc{k}")] = kind
+            if kind == "refused":
+                continue
+            if port not in listening:
+                listening.add(port)
+                spec["listeners"].append([addr, port])
+            if kind == "503":
+                spec["status"][f"{addr}:{port}/svc{k}"] = 503
+            elif kind == "timeout":
+                spec["hang"].append(f"{addr}:{port}/svc{k}")
+    inventory = {
+        "services": {f"svc{k}": {"url": f"http://{{address}}:{ports[k % len(ports)]}/svc{k}"} for k in range(services)},
+        "servers": inv_servers,
+        "clients": {f"c{i:05d}": {"servers": [f"s{i:05d}"], "services": [f"svc{k}" for k in range(services)]}
+                    for i in range(servers)},
+    }
+    return inventory, spec, truth
 
 
-async def naive(urls: list[str]) -> int:
-    """The old way: one total timeout that includes waiting for a pooled connection."""
-    timeouts = 0
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as s:
-
-        async def one(url: str) -> None:
-            nonlocal timeouts
-            try:
-                async with s.get(url) as r:
-                    await r.read()
-            except TimeoutError:
-                timeouts += 1
-
-        await asyncio.gather(*(one(u) for u in urls))
-    return timeouts
+def outcome(check: dict[str, Any]) -> str:
+    if check.get("ok"):
+        return "ok"
+    error = str(check.get("error") or "")
+    if check.get("status") == 503 or error == "HTTP 503":
+        return "503"
+    if "no answer" in error:
+        return "timeout"
+    if "refused" in error:
+        return "refused"
+    return f"other: {error}"
 
 
-def run() -> list[str]:
-    port = free_port()
-    targets = [make_target("bench", f"page{p}", ServiceSpec(url=f"http://{{address}}:{port}/page{p}"),
-                           f"s{i}", Server(address=address(i))) for i in range(SERVERS) for p in range(PAGES)]
-    cfg = ProbeConfig(timeout=TIMEOUT, retries=0, concurrency=CONCURRENCY)
-    lines = [f"{len(targets)} checks, {SERVERS} servers, pages answer in {DELAY_MS} ms, "
-             f"concurrency {CONCURRENCY}, timeout {TIMEOUT:g} s"]
-    with fleet(port):
-        started = time.perf_counter()
-        results = asyncio.run(probe(targets, cfg))
-        took = time.perf_counter() - started
-        failed = sum(not r.check.ok for r in results)
-        lines.append(f"responder probe : {took:6.2f} s  {len(targets) / took:7.0f} checks/s  "
-                     f"false failures {failed}")
-        started = time.perf_counter()
-        timeouts = asyncio.run(naive([t.connect_url for t in targets]))
-        took = time.perf_counter() - started
-        lines.append(f"naive total-timeout: {took:6.2f} s  false timeouts {timeouts} of {len(targets)}")
-    return lines
+def wrong_in_verdict(verdict: dict[str, Any], truth: dict[tuple[str, str], str]) -> int:
+    """Checks that disagree with the truth (missing ones count), plus clients with the wrong severity."""
+    seen: dict[tuple[str, str], str] = {}
+    wrong = 0
+    for client in verdict.get("clients", []):
+        worst = "ok"
+        for service in client.get("services", []):
+            for check in service.get("checks", []):
+                seen[(check["server"], service["service"])] = outcome(check)
+                if truth.get((check["server"], service["service"])) != "ok":
+                    worst = "critical"  # one server per client here: a failing check fails the service
+        wrong += client.get("severity") != worst
+    wrong += sum(seen.get(key) != kind for key, kind in truth.items())
+    return wrong
+
+
+def run(quick: bool = False) -> list[Row]:
+    servers, rounds = (200, 1) if quick else (2000, 3)
+    ports = [free_port() for _ in range(SERVICES)]
+    inventory, spec, truth = scenario(servers, ports, net=71)
+    with workdir("probe") as tmp:
+        cfg = responder_config(tmp, write_yaml(tmp / "inventory.yaml", inventory),
+                               probe={"timeout": f"{TIMEOUT:g}s", "retries": 0, "concurrency": CONCURRENCY})
+        urls = [f"http://{address(i, 71)}:{ports[k]}/svc{k}" for i in range(servers) for k in range(SERVICES)]
+        (tmp / "urls.json").write_text(json.dumps(urls))
+        check_cmd = [*RESPONDER, "check", "--json", "--config", str(cfg)]
+        for k in range(SERVICES):
+            check_cmd += ["--service", f"svc{k}"]
+        ours, theirs = [], []
+        wrong_ours, wrong_theirs = 0, 0
+        with FleetProcesses(spec, tmp):
+            for _ in range(rounds):
+                done = run_timed(check_cmd)
+                if done.rc not in (0, 1):
+                    raise Skip(f"responder check exited {done.rc}: {done.stderr.strip()[-300:]}")
+                wrong_ours = max(wrong_ours, wrong_in_verdict(json.loads(done.stdout), truth))
+                ours.append(done)
+                base = run_timed([PY, "-m", "bench.baseline_client", str(tmp / "urls.json"), str(CONCURRENCY),
+                                  str(TIMEOUT), str(tmp / "out.json")])
+                if base.rc:
+                    raise RuntimeError(f"baseline client failed: {base.stderr[-300:]}")
+                got = json.loads((tmp / "out.json").read_text())
+                want = [truth[(f"s{i:05d}", f"svc{k}")] for i in range(servers) for k in range(SERVICES)]
+                wrong_theirs = max(wrong_theirs, sum(str(g if g != 200 else "ok") != w
+                                                     for g, w in zip(got, want, strict=True)))
+                theirs.append(base)
+    wall = statistics.median(r.wall for r in ours)
+    base_wall = statistics.median(r.wall for r in theirs)
+    scale = f"{servers:,} servers × {SERVICES} services"
+    return [
+        Row("probe", f"wall, {scale} (process)", wall, "s", base_wall, "<= 1.1x", on="ratio",
+            note=f"median of {rounds}; baseline: bench/baseline_client.py"),
+        Row("probe", "CPU time of the process", statistics.median(r.cpu for r in ours), "s",
+            statistics.median(r.cpu for r in theirs)),
+        Row("probe", "wrong verdicts (checks + clients)", wrong_ours, "", wrong_theirs, "== 0",
+            note="baseline column: the baseline client's wrong outcomes"),
+    ]

@@ -22,10 +22,18 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from bench.common import Row, Skip
 from responder.config import Config, from_data
-from responder.model.verdict import Check, ClientVerdict, ServiceVerdict
-from workers.assess.evidence.gather import collect_for_verdicts
-from workers.assess.evidence.ssh import Fetch, remote_command
+from responder.model import verdict as models
+from workers.assess.evidence import gather, ssh
+
+
+def _internals() -> Any:
+    """The verdict models and the collector, as one namespace."""
+    return type("Internals", (), {"Check": models.Check, "ClientVerdict": models.ClientVerdict,
+                                  "ServiceVerdict": models.ServiceVerdict, "Fetch": ssh.Fetch,
+                                  "collect_for_verdicts": gather.collect_for_verdicts,
+                                  "remote_command": ssh.remote_command})
 
 SERVERS = 200
 LOG_LINES = 2000
@@ -44,15 +52,16 @@ def _config(lab: dict[str, Any]) -> Config:
     return from_data({"inventory": inventory, "ssh": ssh}, base=ROOT)
 
 
-def _verdict(cfg: Config) -> ClientVerdict:
-    checks = [Check(server=s, url="http://x/", ok=False, error="HTTP 503") for s in cfg.inventory.servers]
-    return ClientVerdict(client="acme", severity="critical", summary="shop down", services=[
-        ServiceVerdict(service="shop", severity="critical", servers_total=len(checks),
+def _verdict(cfg: Config) -> Any:
+    m = _internals()
+    checks = [m.Check(server=s, url="http://x/", ok=False, error="HTTP 503") for s in cfg.inventory.servers]
+    return m.ClientVerdict(client="acme", severity="critical", summary="shop down", services=[
+        m.ServiceVerdict(service="shop", severity="critical", servers_total=len(checks),
                        servers_failing=len(checks), checks=checks)])
 
 
 async def _with_collector(cfg: Config) -> int:
-    [verdict] = await collect_for_verdicts(cfg, [_verdict(cfg)], [])
+    [verdict] = await _internals().collect_for_verdicts(cfg, [_verdict(cfg)], [])
     failed = [x.error for x in verdict.logs if x.error]
     if failed:
         raise RuntimeError(f"collector: {len(failed)} servers failed, e.g. {failed[0]}")
@@ -64,7 +73,8 @@ async def _with_ssh(cfg: Config, lab: dict[str, Any]) -> int:
     slots = asyncio.Semaphore(cfg.ssh.concurrency)
 
     async def one(host: dict[str, Any]) -> int:
-        command = remote_command(Fetch(host["log"]), cfg.ssh.lines, cfg.ssh.max_bytes)
+        m = _internals()
+        command = m.remote_command(m.Fetch(host["log"]), cfg.ssh.lines, cfg.ssh.max_bytes)
         async with slots:
             proc = await asyncio.create_subprocess_exec(
                 "ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
@@ -91,38 +101,43 @@ def _timed(make: Callable[[], Coroutine[Any, Any, int]]) -> tuple[float, float, 
     return wall, cpu, lines
 
 
-def run() -> list[str]:
+def run(quick: bool = False) -> list[Row]:
     if not shutil.which("ssh"):
-        return ["skipped: no OpenSSH client (`ssh`) on this machine"]
+        raise Skip("no OpenSSH client (`ssh`) on this machine")
+    _internals()
+    servers, rounds = (20, 1) if quick else (SERVERS, ROUNDS)
     directory = Path(tempfile.mkdtemp(prefix="responder-bench-ssh-"))
-    servers = subprocess.Popen([sys.executable, "-m", "tests.support.ssh_server", str(directory), str(SERVERS),
-                                str(LOG_LINES)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.ssh_server", str(directory), str(servers),
+                             str(LOG_LINES)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        assert servers.stdout is not None
-        lab = json.loads(servers.stdout.readline())
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        if not first:
+            raise Skip("the SSH lab (tests.support.ssh_server) did not start: "
+                       + (proc.stderr.read().decode(errors="replace").strip().splitlines() or ["?"])[-1][:150]
+                       if proc.stderr else "?")
+        lab = json.loads(first)
         cfg = _config(lab)
         ours: list[tuple[float, float, int]] = []
         theirs: list[tuple[float, float, int]] = []
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             ours.append(_timed(lambda: _with_collector(cfg)))
             theirs.append(_timed(lambda: _with_ssh(cfg, lab)))
     finally:
-        if servers.stdin:
-            servers.stdin.close()
-        servers.wait(timeout=30)
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         shutil.rmtree(directory, ignore_errors=True)
     a_wall, b_wall = statistics.median(r[0] for r in ours), statistics.median(r[0] for r in theirs)
     a_cpu, b_cpu = statistics.median(r[1] for r in ours), statistics.median(r[1] for r in theirs)
-    ratio = a_wall / b_wall
     return [
-        f"{SERVERS} loopback SSH servers (asyncssh + /bin/sh, another process), 1 log of {LOG_LINES} lines each, "
-        f"last {cfg.ssh.lines} read, concurrency {cfg.ssh.concurrency}, median of {ROUNDS} alternating rounds",
-        f"collector (asyncssh, one process):   {a_wall:6.2f} s wall  {a_cpu:6.2f} s client CPU  "
-        f"{ours[0][2]} lines",
-        f"one `ssh` subprocess per server:     {b_wall:6.2f} s wall  {b_cpu:6.2f} s client CPU  "
-        f"{theirs[0][2]} lines",
-        f"ratio: {ratio:.2f}x (target <= {TARGET}x): {'met' if ratio <= TARGET else 'NOT met'}",
-        "rounds (collector / ssh, s): " + ", ".join(f"{a[0]:.2f}/{b[0]:.2f}"
-                                                    for a, b in zip(ours, theirs, strict=True)),
+        Row("ssh_logs", f"collect logs from {servers} SSH servers", a_wall, "s", b_wall, f"<= {TARGET}x", on="ratio",
+            note=f"baseline: one OpenSSH `ssh` per server, same servers, concurrency and command; median of "
+                 f"{rounds}; lines {ours[0][2]} / {theirs[0][2]}"),
+        Row("ssh_logs", "client CPU", a_cpu, "s", b_cpu),
     ]
