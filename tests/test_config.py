@@ -123,3 +123,15 @@ def test_cli_inventory_check_prints_size(tmp_path: Path) -> None:
     result = run_responder("inventory", "check", str(path))
     assert result.returncode == 0, result.stderr
     assert "1 clients, 2 servers, 1 catalogue services, 2 checks" in result.stdout
+
+
+def test_one_rule_turns_listen_into_a_url() -> None:
+    from responder.config import listen_url
+
+    assert listen_url("127.0.0.1:8080") == "http://127.0.0.1:8080"
+    assert listen_url("0.0.0.0:80") == "http://127.0.0.1:80"
+    assert listen_url("[::1]:8080") == "http://[::1]:8080"
+    assert listen_url("[::]:8080") == "http://[::1]:8080"
+    assert listen_url(":8080") == "http://127.0.0.1:8080"
+    cfg = from_data({"listen": "[::1]:9000", "inventory": {"servers": {}, "clients": {}}}, Path("."))
+    assert cfg.incident_url("x") == "http://[::1]:9000/incidents/x"

@@ -48,13 +48,10 @@ class Receiver:
 
 
 def _listen_url(listen: Any) -> str:
-    host, sep, port = str(listen).rpartition(":")
-    if not sep or not port.isdigit():
-        raise ConfigError([f"listen: expected host:port, got {listen!r}"])
-    host = host.strip("[]") or "127.0.0.1"
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    try:
+        return config_module.listen_url(str(listen))
+    except ValueError as exc:
+        raise ConfigError([f"listen: {exc}"]) from None
 
 
 def receiver_from(config_path: str | None) -> Receiver:

@@ -195,18 +195,14 @@ class Config(_Model):
 
     @property
     def listen_host_port(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]") or "127.0.0.1", int(port)
+        return split_listen(self.listen)
 
     @property
     def base_url(self) -> str:
         """Where people reach the web pages; links in messages start here."""
         if self.public_url:
             return self.public_url.rstrip("/")
-        host, port = self.listen_host_port
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1"
-        return f"http://{host}:{port}"
+        return listen_url(self.listen)
 
     def incident_url(self, incident_id: str) -> str:
         return f"{self.base_url}/incidents/{incident_id}"
@@ -214,10 +210,24 @@ class Config(_Model):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        _host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected host:port, got {value!r}")
+        split_listen(value)
         return value
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """`host:port`, `[v6]:port` or `:port` as (host, port); ValueError when it is none of these."""
+    host, sep, port = str(listen).rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {listen!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def listen_url(listen: str) -> str:
+    """The URL a local client reaches a `listen` address at: the one rule for it. A wildcard becomes
+    the loopback address of its family; an IPv6 address is bracketed."""
+    host, port = split_listen(listen)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def substitute_env(node: Any, path: str = "", problems: list[str] | None = None) -> Any:
