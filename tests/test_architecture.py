@@ -7,6 +7,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+from responder.store import Store
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("responder", "workers")
 MAX_LINES = 400
@@ -112,3 +114,15 @@ def test_no_module_over_400_lines_of_code() -> None:
         if len(code) > MAX_LINES:
             long[name] = len(code)
     assert not long, long
+
+
+def test_jobs_queued_under_the_old_paths_still_resolve(store: Store) -> None:
+    """0.1 queued `workers.assess.assess_job` and `workers.notify.dispatch.notify_job`: a worker of this
+    release still finds them (for one release)."""
+    from rq.job import Job
+
+    from responder.runtime.queues import ASSESS_JOB, NOTIFY_JOB
+
+    for old, new in (("workers.assess.assess_job", ASSESS_JOB), ("workers.notify.dispatch.notify_job", NOTIFY_JOB)):
+        queued = Job.create(old, args=("x", 1), connection=store.r)
+        assert queued.func is Job.create(new, args=("x", 1), connection=store.r).func
