@@ -12,7 +12,13 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Severity = Literal["critical", "degraded", "ok"]
-RANK: dict[str, int] = {"ok": 0, "degraded": 1, "critical": 2}
+SEVERITIES: tuple[Severity, ...] = ("critical", "degraded", "ok")  # the one order: worst first
+RANK: dict[str, int] = {s: len(SEVERITIES) - 1 - i for i, s in enumerate(SEVERITIES)}  # ok 0 … critical 2
+
+
+def worst_first(severity: str | None) -> int:
+    """A sort key that puts the worst severity first (and an unknown one last)."""
+    return -RANK.get(severity or "", -1)
 
 
 def worst(severities: Iterable[str]) -> Severity:

@@ -17,7 +17,7 @@ from responder import config as config_module
 from responder.config import Config
 from responder.lifecycle.flight import begin_assessment, finish_assessment
 from responder.model.alert import Alert
-from responder.model.verdict import ClientVerdict
+from responder.model.verdict import ClientVerdict, worst_first
 from responder.runtime.queues import assess_scheduler, notify_scheduler
 from responder.store import Store
 from workers.assess.judge import judge_client, judge_service
@@ -43,8 +43,7 @@ async def assess(config: Config, clients: Iterable[str], *, servers: Iterable[st
     ]
     if evidence:
         verdicts = await gather_evidence(config, verdicts, alerts)
-    order = {"critical": 0, "degraded": 1, "ok": 2}
-    return sorted(verdicts, key=lambda v: (order[v.severity], v.client))
+    return sorted(verdicts, key=lambda v: (worst_first(v.severity), v.client))
 
 
 async def gather_evidence(config: Config, verdicts: list[ClientVerdict],
