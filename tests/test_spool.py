@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from responder.forward.spool import Envelope, Result, Spool, dumps
+from responder.forward.spool import Envelope, Posted, Spool, dumps
 from tests.conftest import run_responder_async
 from tests.support.fleet import free_port
 
@@ -33,14 +33,14 @@ async def test_flush_sends_oldest_first_and_stops_when_the_receiver_is_away(tmp_
         spool.put("zabbix", dumps({"n": i}))
     seen: list[int] = []
 
-    async def flaky(envelope: Envelope) -> Result:
+    async def flaky(envelope: Envelope) -> Posted:
         n = json.loads(envelope.body)["n"]
         seen.append(n)
         if n == 1:
-            return Result("rejected", "answered 400: bad", 400)
+            return Posted("rejected", "answered 400: bad", 400)
         if n == 3:
-            return Result("retry", "cannot reach it")
-        return Result("sent", answer={"accepted": 1})
+            return Posted("retry", "cannot reach it")
+        return Posted("sent", answer={"accepted": 1})
 
     report = await spool.flush(flaky)
     assert seen == [0, 1, 2, 3]
@@ -53,9 +53,9 @@ async def test_flush_sends_oldest_first_and_stops_when_the_receiver_is_away(tmp_
     assert [json.loads(e.body)["n"] for e in left] == [3, 4]
     assert (left[0].attempts, left[0].last_error) == (1, "cannot reach it")
 
-    async def fine(envelope: Envelope) -> Result:
+    async def fine(envelope: Envelope) -> Posted:
         seen.append(json.loads(envelope.body)["n"])
-        return Result("sent")
+        return Posted("sent")
 
     seen.clear()
     report = await spool.flush(fine)
@@ -69,12 +69,12 @@ async def test_files_spooled_during_a_flush_go_out_in_it(tmp_path: Path) -> None
     spool.put("icinga", dumps({"n": 0}))
     seen: list[int] = []
 
-    async def send(envelope: Envelope) -> Result:
+    async def send(envelope: Envelope) -> Posted:
         n = json.loads(envelope.body)["n"]
         seen.append(n)
         if n < 3:
             spool.put("icinga", dumps({"n": n + 1}))  # another notify process, meanwhile
-        return Result("sent")
+        return Posted("sent")
 
     report = await spool.flush(send)
     assert seen == [0, 1, 2, 3] and len(report.sent) == 4 and spool.pending() == []
@@ -85,8 +85,8 @@ async def test_an_unreadable_file_is_set_aside_not_lost(tmp_path: Path) -> None:
     spool.put("icinga", dumps({"n": 0}))
     (spool.root / "00000000000000000001-1-x.icinga.json").write_bytes(b"\xff not an envelope")
 
-    async def send(envelope: Envelope) -> Result:
-        return Result("sent")
+    async def send(envelope: Envelope) -> Posted:
+        return Posted("sent")
 
     report = await spool.flush(send)
     assert len(report.sent) == 1 and report.rejected[0][0] == "00000000000000000001-1-x.icinga.json"
@@ -166,8 +166,8 @@ async def test_flush_sweeps_old_half_written_files(tmp_path: Path) -> None:
     fresh = spool.tmp / "writing.json.def.tmp"
     fresh.write_text("{in progress")
 
-    async def away(envelope: Envelope) -> Result:
-        return Result("retry", "receiver away")
+    async def away(envelope: Envelope) -> Posted:
+        return Posted("retry", "receiver away")
 
     with spool.lock():
         await spool.flush(away)

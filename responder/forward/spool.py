@@ -40,7 +40,9 @@ class Envelope(BaseModel):
 
 
 @dataclass(frozen=True)
-class Result:
+class Posted:
+    """What became of posting one spooled alert to the receiver."""
+
     outcome: Outcome
     detail: str = ""  # the receiver's error, or why it could not be reached
     status: int | None = None
@@ -56,7 +58,7 @@ class FlushReport:
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-Sender = Callable[[Envelope], Awaitable[Result]]
+Sender = Callable[[Envelope], Awaitable[Posted]]
 
 
 def _fsync_dir(path: Path) -> None:
