@@ -14,7 +14,7 @@ from responder.errors import ConfigError
 from responder.inventory import load_inventory_data
 from responder.model.alert import Alert
 from workers.assess.evidence.gather import narrowing_terms
-from workers.assess.evidence.lines import Window, compile_filters, decode, parse_time, select
+from workers.assess.evidence.lines import Span, compile_filters, decode, parse_time, select
 from workers.assess.evidence.ssh import Fetch, parse_jump_host, remote_command
 
 T0 = datetime(2025, 11, 18, 9, 14, 12, tzinfo=UTC)
@@ -87,7 +87,7 @@ def test_five_hundreds_first_and_the_newest_kept() -> None:
 
 
 def test_the_window_drops_old_lines_and_keeps_undated_ones() -> None:
-    window = Window(start=T0 - timedelta(minutes=10), end=None)
+    window = Span(start=T0 - timedelta(minutes=10), end=None)
     old = combined(500, "18/Nov/2025:08:00:00 +0000")
     fresh = combined(502, "18/Nov/2025:09:10:00 +0000")
     assert select([old, "a stack trace line", fresh], window=window) == [fresh, "a stack trace line"]
@@ -99,11 +99,11 @@ def test_the_window_comes_from_the_alerts() -> None:
                      name="n", starts_at=start, ends_at=end)
 
     margin = timedelta(minutes=10)
-    assert Window.around([]) == Window()
-    firing = Window.around([alert(T0, None), alert(T0 - timedelta(hours=1), T0)])
-    assert firing == Window(T0 - timedelta(hours=1) - margin, None)
-    resolved = Window.around([alert(T0, T0 + timedelta(minutes=5))])
-    assert resolved == Window(T0 - margin, T0 + timedelta(minutes=5) + margin)
+    assert Span.around([]) == Span()
+    firing = Span.around([alert(T0, None), alert(T0 - timedelta(hours=1), T0)])
+    assert firing == Span(T0 - timedelta(hours=1) - margin, None)
+    resolved = Span.around([alert(T0, T0 + timedelta(minutes=5))])
+    assert resolved == Span(T0 - margin, T0 + timedelta(minutes=5) + margin)
     assert not resolved.holds(T0 + timedelta(hours=1)) and resolved.holds(T0)
 
 
@@ -111,7 +111,7 @@ def test_log_filters_must_all_match_and_may_name_time_and_status() -> None:
     filters = compile_filters(r"app=shop", r"^(?P<time>\S+) (?P<status>\d{3}) ", None)
     lines = ["2025-11-18T09:14:00Z 200 app=shop fine", "2025-11-18T09:14:01Z 500 app=shop broke",
              "2025-11-18T09:14:02Z 500 app=blog broke", "2025-11-18T07:00:00Z 500 app=shop long ago"]
-    window = Window(start=T0 - timedelta(minutes=10))
+    window = Span(start=T0 - timedelta(minutes=10))
     assert select(lines, filters=filters, window=window) == [lines[1], lines[0]]
 
 

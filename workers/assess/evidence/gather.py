@@ -77,7 +77,7 @@ def _plan(config: Config, verdicts: Sequence[ClientVerdict]) -> dict[tuple[str, 
     return plan
 
 
-def _excerpt(name: str, fetch: Fetch, out: Output, want: _Want, window: loglines.Window, limit: int,
+def _excerpt(name: str, fetch: Fetch, out: Output, want: _Want, window: loglines.Span, limit: int,
              host_note: str | None) -> LogExcerpt:
     lines = loglines.select(out.lines, filters=want.filters, window=window, limit=limit)
     notes = [host_note] if host_note else []
@@ -104,7 +104,7 @@ async def collect_for_verdicts(config: Config, verdicts: list[ClientVerdict],
     for (_client, name), need in plan.items():
         wanted.setdefault(name, []).extend(need.fetches)
     found = await collect(config, {n: f for n, f in wanted.items() if f})
-    window = loglines.Window.around(alerts)
+    window = loglines.Span.around(alerts)
     out: list[ClientVerdict] = []
     for verdict in verdicts:
         excerpts: list[LogExcerpt] = []

@@ -20,7 +20,7 @@ from functools import lru_cache
 from responder.model.alert import Alert
 
 MAX_LINE_CHARS = 2000
-WINDOW_MARGIN = timedelta(minutes=10)  # lines just before the alert started often say why
+SPAN_MARGIN = timedelta(minutes=10)  # lines just before the alert started often say why
 
 _COMBINED_STAMP = r"(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})"
 _COMBINED_TIME = re.compile(_COMBINED_STAMP)
@@ -33,7 +33,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
+class Span:
     """The part of the log worth reading: from a little before the first alert to a little after the
     last one ended (open-ended while any alert still fires)."""
 
@@ -41,7 +41,7 @@ class Window:
     end: datetime | None = None
 
     @classmethod
-    def around(cls, alerts: Sequence[Alert], margin: timedelta = WINDOW_MARGIN) -> Window:
+    def around(cls, alerts: Sequence[Alert], margin: timedelta = SPAN_MARGIN) -> Span:
         if not alerts:
             return cls()
         starts = [_aware(a.starts_at or a.received_at) for a in alerts]
@@ -146,7 +146,7 @@ def read_line(text: str, filters: Sequence[re.Pattern[str]], with_time: bool = T
     return Line(text, moment, status)
 
 
-def select(lines: Iterable[str], *, filters: Sequence[re.Pattern[str]] = (), window: Window = Window(),
+def select(lines: Iterable[str], *, filters: Sequence[re.Pattern[str]] = (), window: Span = Span(),
            limit: int = 50) -> list[str]:
     """The newest `limit` lines that pass the filters and the window (a line whose time cannot be read
     is kept: losing evidence is worse than showing a line too many), 5xx lines first, each group in
