@@ -46,8 +46,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_BCRYPT = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
+
+
 class AuthConfig(_Model):
+    """Who may call what: bearer `tokens` on /hooks/*, basic-auth `users` (name → bcrypt hash) on the
+    pages and /api/*, and the `secret` that signs client links (generated under state_dir when unset)."""
+
     tokens: list[str] = Field(default_factory=list)
+    users: dict[str, str] = Field(default_factory=dict)
+    secret: str | None = None
+    link_ttl: Duration = 7 * 86400.0
+    metrics: bool = False  # /metrics behind the login too
 
     @field_validator("tokens")
     @classmethod
@@ -55,6 +65,31 @@ class AuthConfig(_Model):
         if any(not t.strip() for t in tokens):
             raise ValueError("a token cannot be empty (is its environment variable set?)")
         return tokens
+
+    @field_validator("users")
+    @classmethod
+    def _hashes(cls, users: dict[str, str]) -> dict[str, str]:
+        for name, value in users.items():
+            if not name or ":" in name:
+                raise ValueError(f"a user name cannot be empty or contain ':', got {name!r}")
+            if not _BCRYPT.match(value):  # the value is never echoed: it may be a password by mistake
+                raise ValueError(f"{name}: expected a bcrypt hash ($2y$…), as `htpasswd -nbB NAME PASS` "
+                                 "or `responder user hash` prints")
+        return users
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, secret: str | None) -> str | None:
+        if secret is not None and len(secret) < 16:
+            raise ValueError("the link secret needs at least 16 characters (is its environment variable set?)")
+        return secret
+
+    @field_validator("link_ttl")
+    @classmethod
+    def _positive(cls, ttl: float) -> float:
+        if ttl < 60:
+            raise ValueError("link_ttl must be at least a minute")
+        return ttl
 
 
 Event = Literal["problem", "recovery", "acknowledgement", "downtime", "flapping", "custom", "update"]

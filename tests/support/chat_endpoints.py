@@ -371,6 +371,7 @@ def sample_config(endpoints: ChatEndpoints, inventory: dict[str, Any] | None = N
         "chat": {"teams": {"url": endpoints.teams_url()}, "slack": {"url": endpoints.slack_url()},
                  "telegram": {"token": TELEGRAM_TOKEN, "chat_id": "-100100", "api_url": endpoints.base_url}},
         "routes": {"critical": everything, "degraded": everything, "ok": ["email"]},
+        "auth": {"secret": "test-link-secret-of-chat-tests"},  # no link-secret file written under ./var
     }
     data.update(settings)
     return from_data(data, base=Path("."))

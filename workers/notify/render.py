@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
 
+from responder import links
 from responder.config import Config
 from responder.model.incident import Incident
+from responder.model.scope import scope as scope_of
 from responder.model.verdict import ClientVerdict
 from workers.notify.markup import Flavour, Safe
 
@@ -154,25 +155,25 @@ def chat_text(config: Config, digest: Digest, flavour: Flavour, *, title: bool =
     return "\n\n".join(p for p in paragraphs if p.strip())
 
 
-def subject(incident: Incident, clients: list[ClientVerdict], language: str = "en",
-            scope: str | None = None) -> str:
+def subject(incident: Incident, clients: list[ClientVerdict], language: str = "en") -> str:
     """`[CRITICAL] acme down · globex degraded · 3 servers alerting`: severity first, worst clients first.
 
     The bracketed severity stays English in every language: mail filters match on it, as on the verdict
-    JSON. A message limited to one client carries that client's severity, not the incident's."""
+    JSON. A message limited to one client is given that client's scoped incident (responder.model.scope),
+    so it carries that client's severity and alerting servers, not the incident's."""
     words = SEVERITY_WORD[language]
     ph = PHRASES[language]
-    severity = (clients[0].severity if scope is not None and clients else incident.severity) or "ok"
+    severity = incident.severity or "ok"
     parts: list[str] = []
     resolved = incident.status == "resolved"
     for c in clients[:3]:
         parts.append(f"{c.client} {ph['recovered'] if resolved else words[c.severity]}")
     if len(clients) > 3:
         parts.append(f"+{len(clients) - 3} {ph['more']}")
-    n = len(incident.alerting_servers) if scope is None else len(_servers_of_scope(incident, clients))
+    n = len(incident.alerting_servers)
     if n:
         parts.append(f"{n} {ph[_plural(n, language, 'server_alerting', 'servers_alerting_few', 'servers_alerting')]}")
-    elif incident.unmapped_hosts and scope is None:
+    elif incident.unmapped_hosts:
         parts.append(f"{len(incident.unmapped_hosts)} {ph['unmapped'].lower()}")
     return f"[{severity.upper()}] " + " · ".join(parts or [incident.id])
 
@@ -184,11 +185,6 @@ def _plural(n: int, language: str, one: str, few: str, many: str) -> str:
             return one
         return few if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14 else many
     return one if n == 1 else many
-
-
-def _servers_of_scope(incident: Incident, clients: list[ClientVerdict]) -> list[str]:
-    mine = {k.server for c in clients for s in c.services for k in s.checks}
-    return [s for s in incident.alerting_servers if s in mine]
 
 
 def checks_csv(clients: list[ClientVerdict]) -> bytes:
@@ -217,32 +213,13 @@ def logs_text(clients: list[ClientVerdict]) -> bytes:
     return "\n".join(out).encode("utf-8")
 
 
-_WORD = re.compile(r"[\w.-]*\w")
-
-
-def _mentions_others(text: str, config: Config, incident: Incident, scope: str) -> bool:
-    """Whether an incident-wide sentence names another client or a server the scoped client lacks."""
-    inv = config.inventory
-    own = inv.clients.get(scope)
-    allowed = set(own.servers) | set(own.depends_on) if own else set()
-    others = ({c.client for c in incident.clients} | set(incident.affected) | set(inv.clients)) - {scope}
-    words = set(_WORD.findall(text))
-    return bool(words & others) or bool(words & (set(inv.servers) - allowed))
-
-
-def _scoped_line(text: str | None, config: Config, incident: Incident, scope: str | None) -> str | None:
-    if text is None or scope is None:
-        return text
-    return None if _mentions_others(text, config, incident, scope) else text
-
-
 def _alert_line(a: Any, ph: dict[str, str]) -> str:
     text = f"{ph.get(a.status, a.status)} · {a.host or '-'} · {a.name}"
     return f"{text}: {a.summary}" if a.summary else text
 
 
-def digest(config: Config, incident: Incident, clients: list[ClientVerdict], scope: str | None,
-           alerts: list[Any], title: str) -> Digest:
+def digest(config: Config, incident: Incident, clients: list[ClientVerdict], alerts: list[Any], title: str,
+           url: str) -> Digest:
     language = config.report.language
     ph = PHRASES[language]
     words = SEVERITY_WORD[language]
@@ -261,31 +238,31 @@ def digest(config: Config, incident: Incident, clients: list[ClientVerdict], sco
                                         s.servers_total, problems))
         lines.append(ClientLine(c.client, c.severity, words[c.severity], c.summary,
                                 c.maintenance, services))
-    severity = (clients[0].severity if scope is not None and clients else incident.severity) or "ok"
     return Digest(
-        incident_id=incident.id, severity=severity, title=title,
-        headline=_scoped_line(incident.headline, config, incident, scope),
-        quiet=_scoped_line(incident.quiet, config, incident, scope),
-        url=config.incident_url(incident.id),
+        incident_id=incident.id, severity=incident.severity or "ok", title=title,
+        headline=incident.headline, quiet=incident.quiet, url=url,
         changes=[(c.client, ch) for c in clients for ch in c.changes],
         clients=lines, alerts=[_alert_line(a, ph) for a in alerts],
-        unmapped=list(incident.unmapped_hosts) if scope is None else [],
+        unmapped=list(incident.unmapped_hosts),
         truncated=incident.truncated, t=ph,
     )
 
 
 def render(config: Config, incident: Incident, scope: str | None = None) -> Message:
-    """Render the incident, or only one client's part of it when `scope` names that client."""
-    clients = [c for c in incident.clients if scope is None or c.client == scope]
+    """Render the incident for the config's own recipients (linking to the full page, behind the
+    login), or, when `scope` names a client, that client's part only (responder.model.scope: chosen
+    from the data before a word is written), linking to the signed page its contacts open."""
+    if scope is not None:
+        incident = scope_of(incident, scope, config.inventory)
+        url = links.client_url(config, incident.id, scope)
+    else:
+        url = config.incident_url(incident.id)
+    clients = incident.clients
     language = config.report.language
     env = environment(config)
-    url = config.incident_url(incident.id)
-    alerts = [a for a in incident.alerts if scope is None or a.server is None
-              or scope in config.inventory.affected_by(a.server)]
-    if scope is not None:
-        alerts = [a for a in alerts if a.server is not None]
-    title = subject(incident, clients, language, scope)
-    d = digest(config, incident, clients, scope, alerts, title)
+    alerts = list(incident.alerts)
+    title = subject(incident, clients, language)
+    d = digest(config, incident, clients, alerts, title, url)
     ctx: dict[str, Any] = {
         "incident": incident, "clients": clients, "url": url, "colours": COLOURS,
         "words": SEVERITY_WORD[language], "t": PHRASES[language], "scope": scope,
