@@ -43,10 +43,15 @@ class Metrics:
                                 ["source", "code"], registry=self.registry)
         self.received = Counter("responder_alerts_received", "alerts accepted by source and status",
                                 ["source", "status"], registry=self.registry)
+        self.login_failures = Counter("responder_login_failures", "failed logins on the pages and API by reason",
+                                      ["reason"], registry=self.registry)
         self.registry.register(StoreCollector(store))
 
     def hook(self, source: str, code: int) -> None:
         self.requests.labels(source, str(code)).inc()
+
+    def login_failed(self, reason: str) -> None:
+        self.login_failures.labels(reason).inc()
 
     def alerts(self, source: str, alerts: Iterable[Alert]) -> None:
         for a in alerts:
