@@ -18,8 +18,9 @@ install: $(STAMP)
 run: install
 	$(PY) samples/demo.py
 
-## test: the whole suite on real parts (its own Redis; the monitoring daemons where installed)
-test: install system-deps
+## test: the whole suite on real parts (its own Redis; the monitoring daemons where installed). It never
+## installs anything: `sudo make system-deps` does, once; without it the tests needing a package skip.
+test: install
 	$(PY) -m pytest -q
 
 ## test-fast: skip the tests marked slow (real Alertmanager/Icinga2/Zabbix daemons, large fleets)
@@ -34,7 +35,8 @@ lint: install
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
-## system-deps: Debian packages the slow tests drive (best effort: needs root and apt)
+## system-deps: Debian packages the slow tests drive (best effort: needs root and apt); installs them
+## without starting or enabling any system service
 system-deps:
 	@sh scripts/system-deps.sh
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -19,6 +20,35 @@ from tests.support.smtp import Collector, start_smtp
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
+
+# The developer's own settings never reach the code under test or the processes it starts: a Redis
+# or a config from the shell would point the tests at something they did not make.
+for _name in ("REDIS_URL", "RESPONDER_REDIS_URL", "RESPONDER_CONFIG"):
+    os.environ.pop(_name, None)
+
+
+def _missing_system_packages() -> list[str]:
+    """Debian packages (scripts/system-deps.sh) whose tests will skip here, with the tests they gate."""
+    from tests.daemons import alertmanager, icinga, zabbix
+
+    out = []
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        out.append("chromium (pages in a browser)")
+    if not Path(alertmanager.BINARY).exists():
+        out.append("prometheus-alertmanager")
+    if not Path(icinga.BINARY).exists():
+        out.append("icinga2")
+    if zabbix.missing():
+        out.append(f"{' '.join(zabbix.missing())} (Zabbix)")
+    return out
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line at the end (shown under -q too) when tests skipped for want of a system package."""
+    missing = _missing_system_packages()
+    if missing:
+        terminalreporter.write_line(f"system packages missing, their tests skip: {', '.join(missing)}; "
+                                    "install them with `sudo make system-deps`", yellow=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,7 @@
-"""A private, real Redis for the test session (or the one REDIS_URL names)."""
+"""A private, real Redis for the test session, or the one `RESPONDER_TEST_REDIS_URL` names.
+
+Never `REDIS_URL`: many stacks set it for their own apps, and the tests flush the database they use.
+"""
 
 from __future__ import annotations
 
@@ -43,5 +46,9 @@ def start_redis(directory: Path, appendonly: bool = False) -> subprocess.Popen[b
     raise RuntimeError("the test Redis did not start")
 
 
+TEST_REDIS_ENV = "RESPONDER_TEST_REDIS_URL"
+
+
 def external_url() -> str | None:
-    return os.environ.get("REDIS_URL") or None
+    """A Redis the developer gave the tests on purpose (they flush it), or None for a private one."""
+    return os.environ.get(TEST_REDIS_ENV) or None
