@@ -138,12 +138,16 @@ async def send(ctx: Context, message: Message, delivery: Delivery) -> None:
     assert delivery.target is not None
     url = f"{bot.api_url.rstrip('/')}/bot{bot.token}/sendMessage"
     for text in parts(message, ctx.config):
-        answer = await post_json(ctx.session, url, {
-            "chat_id": delivery.target, "text": text, "parse_mode": "HTML", "disable_web_page_preview": True,
-        }, policy=ctx.policy, label=delivery.to)
+        try:
+            answer = await post_json(ctx.session, url, {
+                "chat_id": delivery.target, "text": text, "parse_mode": "HTML", "disable_web_page_preview": True,
+            }, policy=ctx.policy, label=delivery.to)
+        except DeliveryError as exc:  # Telegram may quote the token back in its description
+            raise DeliveryError(str(exc).replace(bot.token, "<token>"), transient=exc.transient) from None
         try:
             ok = json.loads(answer).get("ok") is True
         except (ValueError, AttributeError):
             ok = False
         if not ok:
-            raise DeliveryError(f"Telegram did not accept the message: {answer[:200].decode('utf-8', 'replace')}")
+            said = answer[:200].decode("utf-8", "replace").replace(bot.token, "<token>")
+            raise DeliveryError(f"Telegram did not accept the message: {said}")
