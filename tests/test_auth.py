@@ -238,3 +238,15 @@ async def test_a_changed_or_expired_link_is_refused(site: Site, store: Store, sm
                 assert "not valid" in page and "shop" not in page and r.content_type == "text/html"
         async with s.get(expired) as r:
             assert r.status == 403 and "expired" in await r.text()
+
+
+async def test_user_hash_reads_the_password_from_stdin_and_prints_a_usable_hash() -> None:
+    from tests.conftest import run_responder_async
+
+    code, out, err = await run_responder_async("user", "hash", "noc", "--rounds", "4", stdin=f"{PASSWORD}\n".encode())
+    assert code == 0, err
+    name, _, quoted = out.strip().partition(": ")
+    assert name == "noc" and bcrypt.checkpw(PASSWORD.encode(), quoted.strip('"').encode())
+    from_data({"inventory": {}, "auth": {"users": {"noc": quoted.strip('"')}}}, base=Path("."))  # the config takes it
+    code, out, err = await run_responder_async("user", "hash", stdin=b"\n")
+    assert code == 2 and err.strip() == "responder: the password cannot be empty"
