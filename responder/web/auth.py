@@ -112,7 +112,7 @@ class Logins:
         self._passed: dict[bytes, float] = {}
         self._slots = asyncio.Semaphore(parallel)  # bcrypt is CPU: a burst must not take every core
 
-    def _key(self, name: str, password: str) -> bytes:
+    def _digest(self, name: str, password: str) -> bytes:
         raw = b"\0".join(p.encode("utf-8", "surrogatepass") for p in (name, password, self.users.get(name, "")))
         return hashlib.sha256(self._salt + raw).digest()
 
@@ -133,7 +133,7 @@ class Logins:
                 self._fail("malformed", address)
             return None
         name, password = found
-        key = self._key(name, password)
+        key = self._digest(name, password)
         now = time.monotonic()
         if self._remembered(key, now):
             return name
