@@ -20,6 +20,22 @@ def new_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+class Progress(BaseModel):
+    """How far the incident's newest fanned-out assessment is: checks are (client, service, server)
+    targets, counted once their shared request has its final answer; live in the store, never saved
+    with the incident."""
+
+    checks_total: int
+    checks_done: int
+    shards_total: int
+    shards_done: int
+    by_worker: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.shards_done >= self.shards_total
+
+
 class Incident(BaseModel):
     id: str
     status: IncidentStatus = "open"
@@ -47,6 +63,7 @@ class Incident(BaseModel):
     last_notified_at: datetime | None = None
     quiet: str | None = None  # why notifications are held back (maintenance), if they are
     headline: str | None = None  # what changed in one line: "recovered", "alerts resolved, but ..."
+    progress: Progress | None = Field(None, exclude=True)  # filled by the store on reading
 
     def add_alert(self, alert: Alert) -> None:
         """Keep the newest word on each alert: its resolve replaces its firing."""
@@ -79,4 +96,5 @@ class Incident(BaseModel):
         data = self.model_dump(mode="json", exclude={
             "generation", "assessed_generation", "pending", "running", "dirty", "last_state", "notify_seq",
         })
+        data["progress"] = self.progress.model_dump(mode="json") if self.progress else None
         return data
