@@ -35,6 +35,18 @@ class Progress(BaseModel):
     def complete(self) -> bool:
         return self.shards_done >= self.shards_total
 
+    def summary(self, running: bool) -> str:
+        """One line for the page and the terminal: "probing: 5,200 of 17,000 checks"."""
+        workers = f"{len(self.by_worker)} worker{'s' if len(self.by_worker) != 1 else ''}"
+        if self.complete:
+            return f"probed: {self.checks_total:,} checks in {self.shards_total} shards on {workers}"
+        if running:
+            return (f"probing: {self.checks_done:,} of {self.checks_total:,} checks · "
+                    f"{self.shards_done} of {self.shards_total} shards reported, on {workers}")
+        missing = self.shards_total - self.shards_done
+        return (f"probed: {self.checks_done:,} of {self.checks_total:,} checks; {missing} shard"
+                f"{'s' if missing != 1 else ''} did not report by the deadline (those servers: not checked)")
+
 
 class Incident(BaseModel):
     id: str
