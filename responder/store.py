@@ -281,7 +281,7 @@ class Store:
     """
 
     def _fanout_key(self, incident_id: str, generation: int, *part: str) -> str:
-        return self.key("assessment", incident_id, str(generation), *part)
+        return self._key("assessment", incident_id, str(generation), *part)
 
     def fanout_exists(self, incident_id: str, generation: int) -> bool:
         return bool(self.r.exists(self._fanout_key(incident_id, generation)))
@@ -354,10 +354,10 @@ class Store:
 
     def claim_join(self, incident_id: str, generation: int, ttl: int) -> bool:
         """Only one join settles an assessment; a claim whose holder died lapses after `ttl` seconds."""
-        return bool(self.r.set(self.key("join", incident_id, str(generation)), "1", nx=True, ex=ttl))
+        return bool(self.r.set(self._key("join", incident_id, str(generation)), "1", nx=True, ex=ttl))
 
     def release_join(self, incident_id: str, generation: int) -> None:
-        self.r.delete(self.key("join", incident_id, str(generation)))
+        self.r.delete(self._key("join", incident_id, str(generation)))
 
     def attach_progress(self, incidents: list[Incident]) -> None:
         """Fill each incident's `progress` from its newest fanned-out assessment."""
