@@ -24,6 +24,8 @@ def severity_text(severity: str | None) -> Text:
 def print_incident(console: Console, incident: Incident) -> None:
     head = Text.assemble(severity_text(incident.severity), f"  incident {incident.id}  ({incident.status})")
     console.print(head)
+    if incident.progress:
+        console.print(Text(incident.progress.summary(incident.running), style="dim"))
     if incident.quiet:
         console.print(f"[yellow]notifications held back:[/] {incident.quiet}", markup=True, highlight=False)
     table = Table(show_lines=False, expand=False)

@@ -108,9 +108,14 @@ class IncidentsConfig(_Model):
 
 
 class ProbeConfig(_Model):
-    timeout: Duration = 5.0
-    retries: int = Field(1, ge=0, le=10)
-    concurrency: int = Field(200, ge=1, le=10000)
+    """How checks are sent; see README (Probing a large outage) for how the defaults were chosen."""
+
+    timeout: Duration = 5.0  # the answer, counted from an established connection
+    connect_timeout: Duration = 2.0  # TCP and TLS; a dead server costs this, not `timeout`
+    retries: int = Field(1, ge=0, le=10)  # extra attempts, in later passes after every first attempt
+    concurrency: int = Field(2000, ge=1, le=100000)  # requests in flight per process, below the open-file limit
+    shard_size: int = Field(5000, ge=1, le=1000000)  # most distinct requests in one shard (one RQ job)
+    deadline: Duration = 30.0  # after the fan-out, the verdict is joined anyway; missing shards: not checked
     user_agent: str = "Responder probe"
     ca_file: str | None = None  # extra CA bundle for services behind an internal CA
 

@@ -20,6 +20,34 @@ def new_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+class Progress(BaseModel):
+    """How far the incident's newest fanned-out assessment is: checks are (client, service, server)
+    targets, counted once their shared request has its final answer; live in the store, never saved
+    with the incident."""
+
+    checks_total: int
+    checks_done: int
+    shards_total: int
+    shards_done: int
+    by_worker: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.shards_done >= self.shards_total
+
+    def summary(self, running: bool) -> str:
+        """One line for the page and the terminal: "probing: 5,200 of 17,000 checks"."""
+        workers = f"{len(self.by_worker)} worker{'s' if len(self.by_worker) != 1 else ''}"
+        if self.complete:
+            return f"probed: {self.checks_total:,} checks in {self.shards_total} shards on {workers}"
+        if running:
+            return (f"probing: {self.checks_done:,} of {self.checks_total:,} checks · "
+                    f"{self.shards_done} of {self.shards_total} shards reported, on {workers}")
+        missing = self.shards_total - self.shards_done
+        return (f"probed: {self.checks_done:,} of {self.checks_total:,} checks; {missing} shard"
+                f"{'s' if missing != 1 else ''} did not report by the deadline (those servers: not checked)")
+
+
 class Incident(BaseModel):
     id: str
     status: IncidentStatus = "open"
@@ -47,6 +75,7 @@ class Incident(BaseModel):
     last_notified_at: datetime | None = None
     quiet: str | None = None  # why notifications are held back (maintenance), if they are
     headline: str | None = None  # what changed in one line: "recovered", "alerts resolved, but ..."
+    progress: Progress | None = Field(None, exclude=True)  # filled by the store on reading
 
     def add_alert(self, alert: Alert) -> None:
         """Keep the newest word on each alert: its resolve replaces its firing."""
@@ -79,4 +108,5 @@ class Incident(BaseModel):
         data = self.model_dump(mode="json", exclude={
             "generation", "assessed_generation", "pending", "running", "dirty", "last_state", "notify_seq",
         })
+        data["progress"] = self.progress.model_dump(mode="json") if self.progress else None
         return data

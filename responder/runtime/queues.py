@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 
 from responder.model.alert import utcnow
 
@@ -18,6 +18,8 @@ ASSESS_QUEUE = "responder-assess"
 NOTIFY_QUEUE = "responder-notify"
 QUEUES = (ASSESS_QUEUE, NOTIFY_QUEUE)
 ASSESS_JOB = "workers.assess.job.assess_job"
+SHARD_JOB = "workers.assess.shards.shard_job"
+JOIN_JOB = "workers.assess.join.join_job"
 NOTIFY_JOB = "workers.notify.job.notify_job"
 
 
@@ -54,3 +56,43 @@ def notify_scheduler(conn: redis.Redis) -> Any:
         queue.enqueue_job(job, pipeline=pipe)
 
     return notify
+
+
+# -- the fan-out: probe shards and their join -------------------------------------------------------
+
+
+def assess_workers(conn: redis.Redis) -> int:
+    """Workers listening on the assess queue now (the caller among them): how many shards run at once."""
+    return int(Worker.count(connection=conn, queue=Queue(ASSESS_QUEUE, connection=conn)))
+
+
+def queue_shards(pipe: Any, conn: redis.Redis, incident_id: str, generation: int, shards: int,
+                 deadline: datetime) -> None:
+    """Put the probe shards on the assess queue, and the join that runs at the deadline whatever came
+    back, inside the caller's transaction (with the plan they read).
+
+    A shard lost with its worker is retried at once when RQ notices its heartbeat lapsed (ResponderWorker:
+    within about 20-35 s); the join is retried later, after a dead joiner's claim lapsed."""
+    queue = Queue(ASSESS_QUEUE, connection=conn)
+    for n in range(shards):
+        job = queue.create_job(
+            SHARD_JOB, args=(incident_id, generation, n), job_id=f"shard-{incident_id}-{generation}-{n}",
+            retry=Retry(max=3), timeout=600, result_ttl=3600, failure_ttl=7 * 86400,
+            description=f"probe shard {n + 1}/{shards} of incident {incident_id} (#{generation})",
+        )
+        queue.enqueue_job(job, pipeline=pipe)
+    queue.schedule_job(_join(queue, incident_id, generation, "deadline"), deadline, pipeline=pipe)
+
+
+def queue_join(conn: redis.Redis, incident_id: str, generation: int) -> None:
+    """The last shard to report queues the join at the front: the verdict waits on nothing else."""
+    queue = Queue(ASSESS_QUEUE, connection=conn)
+    queue.enqueue_job(_join(queue, incident_id, generation, "reported"), at_front=True)
+
+
+def _join(queue: Queue, incident_id: str, generation: int, why: str) -> Any:
+    return queue.create_job(
+        JOIN_JOB, args=(incident_id, generation), job_id=f"join-{incident_id}-{generation}-{why}",
+        retry=Retry(max=4, interval=[15, 30, 60, 120]), timeout=900, result_ttl=3600,
+        failure_ttl=7 * 86400, description=f"join incident {incident_id} (#{generation}, {why})",
+    )

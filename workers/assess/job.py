@@ -1,63 +1,55 @@
-"""The assessment: probe every service of each affected client on all its servers, pull evidence
-from the failing ones, judge, store, and queue the notifications.
+"""The assessment: probe every service of each affected client on all its servers, judge, pull
+evidence from the failing ones, settle, and queue the notifications.
 
-`assess` is the pipeline itself (used by the RQ job, `replay` and `check`); `assess_job` is the RQ
-entry point that wraps it in the incident's single-flight lifecycle.
+`assess` is the whole pipeline in this process (`replay` and `check`, one machine, no RQ). `assess_job`
+is the RQ entry point: inside the incident's single-flight lifecycle it fans the probes out into
+shards any worker can take (workers/assess/shards.py); their join judges and settles
+(workers/assess/join.py). Both share the dedupe of requests and the judging.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
 from rq import get_current_job
 
 from responder import config as config_module
 from responder.config import Config
-from responder.lifecycle.flight import begin_assessment, finish_assessment
+from responder.lifecycle.flight import begin_assessment
 from responder.model.alert import Alert
-from responder.model.verdict import ClientVerdict, worst_first
-from responder.runtime.queues import assess_scheduler, notify_scheduler
+from responder.model.verdict import Check, ClientVerdict
 from responder.store import Store
-from workers.assess.judge import judge_client, judge_service
-from workers.assess.probe import Result, probe
+from workers.assess.join import gather_evidence, judge
+from workers.assess.probe import Request, Result, distinct, for_target, probe_requests
+from workers.assess.shards import fan_out
+
+__all__ = ["assess", "assess_job", "gather_evidence"]
 
 
 async def assess(config: Config, clients: Iterable[str], *, servers: Iterable[str] | None = None,
                  services: Iterable[str] | None = None, alerts: Sequence[Alert] = (),
                  evidence: bool = True, on_result: Callable[[Result], None] | None = None) -> list[ClientVerdict]:
-    """Probe and judge the clients; the answer is ordered worst first."""
+    """Probe (each distinct request once) and judge the clients in this process; worst first."""
     inv = config.inventory
     names = [c for c in dict.fromkeys(clients) if c in inv.clients]
-    targets = [t for c in names for t in inv.targets(c, servers=servers, services=services)]
-    results = await probe(targets, config.probe, on_result=on_result)
-    by_client: dict[str, dict[str, list]] = {c: defaultdict(list) for c in names}
-    for r in results:
-        by_client[r.target.client][r.target.service].append(r.check)
-    threshold = config.incidents.threshold
-    verdicts = [
-        judge_client(c, [judge_service(s, checks, threshold, servers=inv.clients[c].servers)
-                         for s, checks in by_client[c].items()], threshold, language=config.report.language)
-        for c in names
-    ]
+    only = list(servers) if servers is not None else None
+    wanted = list(services) if services is not None else None
+    requests, shared = distinct(t for c in names for t in inv.targets(c, servers=only, services=wanted))
+
+    def heard(r: Request, check: Check) -> None:
+        if on_result:
+            for t in shared[r.key]:
+                on_result(Result(t, for_target(check, t)))
+
+    checks = await probe_requests(requests, config.probe, heard)
+    verdicts = judge(config, names, checks.get, servers=only, services=wanted)
     if evidence:
-        verdicts = await gather_evidence(config, verdicts, alerts)
-    return sorted(verdicts, key=lambda v: (worst_first(v.severity), v.client))
-
-
-async def gather_evidence(config: Config, verdicts: list[ClientVerdict],
-                          alerts: Sequence[Alert]) -> list[ClientVerdict]:
-    """Log lines from failing servers, when the collector is available (see workers/collect.py)."""
-    try:
-        from workers.assess.evidence.gather import collect_for_verdicts
-    except ImportError:
-        return verdicts
-    return await collect_for_verdicts(config, verdicts, alerts)
+        verdicts = await gather_evidence(config, verdicts, alerts)  # the order stays: no severity changes
+    return verdicts
 
 
 def assess_job(incident_id: str, generation: int) -> str:
-    """RQ job: assess one incident (one generation of it)."""
+    """RQ job: assess one incident (one generation of it) by fanning its probes out into shards."""
     config = config_module.current()
     job = get_current_job()
     assert job is not None, "assess_job runs inside an RQ worker"
@@ -65,7 +57,4 @@ def assess_job(incident_id: str, generation: int) -> str:
     incident = begin_assessment(store, incident_id, generation)
     if incident is None:
         return "superseded"
-    verdicts = asyncio.run(assess(config, incident.affected, alerts=incident.alerts))
-    incident = finish_assessment(store, config, incident_id, generation, verdicts,
-                                 assess_scheduler(job.connection), notify_scheduler(job.connection))
-    return f"{incident.severity}: {len(verdicts)} clients"
+    return fan_out(store, config, incident, generation)

@@ -1,26 +1,42 @@
-"""HTTP checks: every target through one shared aiohttp session with bounded concurrency.
+"""HTTP checks: each distinct request once, through one shared aiohttp session, in passes.
 
-The timeout of a check starts when it holds a concurrency slot, not when it was queued: the old
-script timed the wait for a free connection too and reported thousands of healthy pages as
-timeouts. Each request connects to the server's address and sends the URL's own host as Host and
-TLS SNI, like `curl --resolve`.
+Clients that share a server and a service URL share its request: `Request` is what goes on the wire
+(connect address, port, scheme, path, Host, SNI, TLS checking) plus what a passing answer looks like,
+and its one `Check` is handed to every target that asked for it.
+
+A dead server must not eat the budget. The connect phase has its own short `connect_timeout`; the
+answer's `timeout` starts only once the connection stands (and neither counts the wait for a slot).
+Retries come in later passes, after every first attempt, so a check that never answers holds a slot for
+one timeout at a time and never blocks the others. Slots are cheap (a waiting socket costs a file
+descriptor and a few kilobytes), so concurrency is high, but kept below the open-file limit.
+
+Each request connects to the server's address and sends the URL's own host as Host and TLS SNI, like
+`curl --resolve`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import json
+import resource
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 
 from responder.config import ProbeConfig
-from responder.inventory import Target
+from responder.inventory import Expect, Target
 from responder.model.verdict import Check
 
 BODY_LIMIT = 1024 * 1024
+# file descriptors kept free for everything that is not a probe: Redis, logs, SSH, the event loop
+FD_HEADROOM = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +45,86 @@ class Result:
     check: Check
 
 
-def _describe(exc: BaseException, timeout: float) -> str:
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request on the wire; `weight` is how many targets share it (for progress)."""
+
+    key: str
+    server: str
+    url: str
+    connect_url: str
+    host_header: str | None
+    server_hostname: str | None
+    expect: Expect
+    verify_tls: bool
+    weight: int = 1
+
+    def dump(self) -> dict[str, Any]:
+        return {"key": self.key, "server": self.server, "url": self.url, "connect_url": self.connect_url,
+                "host": self.host_header, "sni": self.server_hostname, "expect": self.expect.model_dump(),
+                "verify_tls": self.verify_tls, "weight": self.weight}
+
+    @classmethod
+    def load(cls, data: dict[str, Any]) -> Request:
+        return cls(key=data["key"], server=data["server"], url=data["url"], connect_url=data["connect_url"],
+                   host_header=data["host"], server_hostname=data["sni"],
+                   expect=Expect.model_validate(data["expect"]), verify_tls=data["verify_tls"],
+                   weight=int(data.get("weight", 1)))
+
+
+def request_key(t: Target) -> str:
+    """Equal for two targets exactly when one request answers both: same wire and same expectations."""
+    e = t.expect
+    ident = json.dumps([t.connect_url, t.host_header, t.server_hostname, t.verify_tls,
+                        sorted(e.status), e.body_contains, e.max_ms])
+    return hashlib.blake2b(ident.encode(), digest_size=12).hexdigest()
+
+
+def distinct(targets: Iterable[Target]) -> tuple[list[Request], dict[str, list[Target]]]:
+    """The distinct requests (in first-seen order) and the targets each one answers."""
+    shared: dict[str, list[Target]] = {}
+    for t in targets:
+        shared.setdefault(request_key(t), []).append(t)
+    requests = [
+        Request(key=k, server=ts[0].server, url=ts[0].url, connect_url=ts[0].connect_url,
+                host_header=ts[0].host_header, server_hostname=ts[0].server_hostname, expect=ts[0].expect,
+                verify_tls=ts[0].verify_tls, weight=len(ts))
+        for k, ts in shared.items()
+    ]
+    return requests, shared
+
+
+def for_target(check: Check, t: Target) -> Check:
+    """A shared request's check, as this target reports it."""
+    if check.server == t.server and check.url == t.url:
+        return check
+    return check.model_copy(update={"server": t.server, "url": t.url})
+
+
+def open_file_limit() -> int:
+    """Raise this process's soft open-file limit to the hard one (each waiting probe holds a socket)
+    and return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    if soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+    return soft
+
+
+def slots(cfg: ProbeConfig) -> int:
+    """Requests in flight at once: the configured concurrency, capped below the open-file limit."""
+    return max(1, min(cfg.concurrency, open_file_limit() - FD_HEADROOM))
+
+
+def _describe(exc: BaseException, cfg: ProbeConfig, connected: bool) -> str:
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return f"no answer within {timeout:g}s"
+        if connected:
+            return f"no answer within {cfg.timeout:g}s"
+        return f"cannot connect within {cfg.connect_timeout:g}s"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return f"TLS certificate not trusted: {exc.certificate_error}"
     if isinstance(exc, aiohttp.ClientSSLError):
@@ -45,66 +138,116 @@ def _describe(exc: BaseException, timeout: float) -> str:
         return "the server closed the connection"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return f"broken answer: {exc}"
-    if isinstance(exc, aiohttp.ClientError):
-        return f"{type(exc).__name__}: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 
-async def _attempt(session: aiohttp.ClientSession, t: Target, timeout: float,
+class _Phase:
+    """Per request: the asyncio timeout to move from the connect deadline to the answer deadline."""
+
+    __slots__ = ("connected", "scope", "timeout")
+
+    def __init__(self, scope: asyncio.Timeout, timeout: float) -> None:
+        self.scope = scope
+        self.timeout = timeout
+        self.connected = False
+
+    def connection_ready(self) -> None:
+        self.connected = True
+        self.scope.reschedule(asyncio.get_running_loop().time() + self.timeout)
+
+
+async def _on_connection(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: Any) -> None:
+    phase = ctx.trace_request_ctx
+    if isinstance(phase, _Phase):
+        phase.connection_ready()
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(_on_connection)
+    trace.on_connection_reuseconn.append(_on_connection)
+    return trace
+
+
+async def _attempt(session: aiohttp.ClientSession, r: Request, cfg: ProbeConfig,
                    verified: ssl.SSLContext, insecure: ssl.SSLContext) -> Check:
-    headers = {"Host": t.host_header} if t.host_header else {}
+    headers = {"Host": r.host_header} if r.host_header else {}
     started = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    phase: _Phase | None = None
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout_at(loop.time() + cfg.connect_timeout) as scope:
+            phase = _Phase(scope, cfg.timeout)
             async with session.get(
-                t.connect_url, headers=headers, allow_redirects=False,
-                server_hostname=t.server_hostname, ssl=verified if t.verify_tls else insecure,
+                r.connect_url, headers=headers, allow_redirects=False, trace_request_ctx=phase,
+                server_hostname=r.server_hostname, ssl=verified if r.verify_tls else insecure,
             ) as resp:
-                body = await resp.content.read(BODY_LIMIT) if t.expect.body_contains else b""
+                body = await resp.content.read(BODY_LIMIT) if r.expect.body_contains else b""
                 latency = (time.perf_counter() - started) * 1000.0
                 status = resp.status
     except Exception as exc:
-        return Check(server=t.server, url=t.url, ok=False, error=_describe(exc, timeout),
+        return Check(server=r.server, url=r.url, ok=False,
+                     error=_describe(exc, cfg, phase is not None and phase.connected),
                      latency_ms=round((time.perf_counter() - started) * 1000.0, 1))
     error = None
-    if not t.expect.status_ok(status):
+    if not r.expect.status_ok(status):
         error = f"HTTP {status}"
-    elif t.expect.body_contains and t.expect.body_contains not in body.decode("utf-8", "replace"):
-        error = f"the page lacks {t.expect.body_contains!r}"
-    slow = bool(error is None and t.expect.max_ms and latency > t.expect.max_ms)
-    return Check(server=t.server, url=t.url, ok=error is None, status=status, error=error,
+    elif r.expect.body_contains and r.expect.body_contains not in body.decode("utf-8", "replace"):
+        error = f"the page lacks {r.expect.body_contains!r}"
+    slow = bool(error is None and r.expect.max_ms and latency > r.expect.max_ms)
+    return Check(server=r.server, url=r.url, ok=error is None, status=status, error=error,
                  latency_ms=round(latency, 1), slow=slow)
 
 
-async def probe(targets: Sequence[Target], cfg: ProbeConfig,
-                on_result: Callable[[Result], None] | None = None) -> list[Result]:
-    """Check every target; the answer keeps the targets' order."""
-    if not targets:
-        return []
-    slots = asyncio.Semaphore(cfg.concurrency)
+async def probe_requests(requests: Sequence[Request], cfg: ProbeConfig,
+                         on_check: Callable[[Request, Check], None] | None = None) -> dict[str, Check]:
+    """Send every request, then retry the failures in up to `retries` further passes; the answer maps
+    request keys to their final check. `on_check` hears each request as soon as its check is final."""
+    if not requests:
+        return {}
+    width = slots(cfg)
+    gate = asyncio.Semaphore(width)
     verified = ssl.create_default_context()
     if cfg.ca_file:
         verified.load_verify_locations(cfg.ca_file)
     insecure = ssl.create_default_context()
     insecure.check_hostname = False
     insecure.verify_mode = ssl.CERT_NONE
-    connector = aiohttp.TCPConnector(limit=cfg.concurrency, limit_per_host=0, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(limit=width, limit_per_host=0, ttl_dns_cache=300)
     timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
+    final: dict[str, Check] = {}
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=[_tracing()],
                                      headers={"User-Agent": cfg.user_agent}) as session:
 
-        async def one(t: Target) -> Result:
-            check: Check | None = None
-            for attempt in range(1, cfg.retries + 2):
-                async with slots:
-                    check = await _attempt(session, t, cfg.timeout, verified, insecure)
-                check.attempts = attempt
-                if check.ok:
-                    break
-            assert check is not None
-            result = Result(t, check)
-            if on_result:
-                on_result(result)
-            return result
+        async def one(r: Request, attempt: int, last: bool) -> None:
+            async with gate:
+                check = await _attempt(session, r, cfg, verified, insecure)
+            check.attempts = attempt
+            final[r.key] = check
+            if (check.ok or last) and on_check:
+                on_check(r, check)
 
-        return list(await asyncio.gather(*(one(t) for t in targets)))
+        todo = list(requests)
+        for attempt in range(1, cfg.retries + 2):
+            last = attempt == cfg.retries + 1
+            await asyncio.gather(*(one(r, attempt, last) for r in todo))
+            todo = [r for r in todo if not final[r.key].ok]
+            if not todo:
+                break
+    return final
+
+
+async def probe(targets: Sequence[Target], cfg: ProbeConfig,
+                on_result: Callable[[Result], None] | None = None) -> list[Result]:
+    """Check every target, each distinct request once; the answer keeps the targets' order."""
+    if not targets:
+        return []
+    requests, shared = distinct(targets)
+
+    def heard(r: Request, check: Check) -> None:
+        if on_result:
+            for t in shared[r.key]:
+                on_result(Result(t, for_target(check, t)))
+
+    checks = await probe_requests(requests, cfg, heard)
+    return [Result(t, for_target(checks[request_key(t)], t)) for t in targets]

@@ -1,0 +1,105 @@
+"""The join of an assessment: checks in, verdicts out, evidence pulled, the incident settled.
+
+`judge` is shared by the in-process assessment (`check`, `replay`) and the fanned-out one: it turns
+each client's targets and whatever checks came back into verdicts. A target whose check is missing
+(its shard never reported before the deadline) gives no Check, so the judge counts that server as
+*not checked*: a doubt never becomes an outage.
+
+`join_job` runs once the last shard reported, or at the deadline, whichever comes first; a claim in the
+store and the incident's `assessed_generation` make sure only one of them settles the incident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+
+from rq import get_current_job
+
+from responder import config as config_module
+from responder.config import Config
+from responder.lifecycle.flight import finish_assessment
+from responder.model.alert import Alert
+from responder.model.verdict import Check, ClientVerdict, worst_first
+from responder.runtime.queues import assess_scheduler, notify_scheduler
+from responder.store import Store
+from workers.assess.judge import judge_client, judge_service
+from workers.assess.probe import for_target, request_key
+
+JOIN_CLAIM_TTL = 120  # seconds: longer than a join lasts; a dead joiner's claim lapses after it
+
+
+def judge(config: Config, clients: Iterable[str], checks: Callable[[str], Check | None], *,
+          servers: Iterable[str] | None = None, services: Iterable[str] | None = None) -> list[ClientVerdict]:
+    """Every client's verdict from the checks of its targets (`checks` answers by request key);
+    worst first."""
+    inv = config.inventory
+    threshold = config.incidents.threshold
+    only = list(servers) if servers is not None else None
+    wanted = list(services) if services is not None else None
+    verdicts = []
+    for c in dict.fromkeys(clients):
+        if c not in inv.clients:
+            continue
+        by_service: dict[str, list[Check]] = defaultdict(list)
+        for t in inv.targets(c, servers=only, services=wanted):
+            by_service.setdefault(t.service, [])
+            check = checks(request_key(t))
+            if check is not None:
+                by_service[t.service].append(for_target(check, t))
+        services_judged = [judge_service(s, found, threshold, servers=inv.clients[c].servers)
+                           for s, found in by_service.items()]
+        verdicts.append(judge_client(c, services_judged, threshold, language=config.report.language))
+    return sorted(verdicts, key=lambda v: (worst_first(v.severity), v.client))
+
+
+async def gather_evidence(config: Config, verdicts: list[ClientVerdict],
+                          alerts: Sequence[Alert]) -> list[ClientVerdict]:
+    """Log lines from failing servers, when the collector is available (workers/assess/evidence)."""
+    try:
+        from workers.assess.evidence.gather import collect_for_verdicts
+    except ImportError:
+        return verdicts
+    return await collect_for_verdicts(config, verdicts, alerts)
+
+
+def join(store: Store, config: Config, incident_id: str, generation: int) -> str:
+    """Judge what the shards reported and settle the incident; a no-op once it is settled."""
+    incident = store.get_incident(incident_id)
+    if incident is None:
+        return "vanished"
+    if incident.assessed_generation >= generation:
+        return "already joined"
+    if not store.claim_join(incident_id, generation, JOIN_CLAIM_TTL):
+        # another join holds it; if its worker died, this retry comes after the claim lapsed
+        raise RuntimeError(f"the join of {incident_id} (#{generation}) is held by another worker")
+    try:
+        clients = store.fanout_clients(incident_id, generation)
+        raw = store.fanout_checks(incident_id, generation)
+        parsed: dict[str, Check] = {}
+
+        def checks(key: str) -> Check | None:
+            if key not in parsed and key in raw:
+                parsed[key] = Check.model_validate_json(raw[key])
+            return parsed.get(key)
+
+        verdicts = judge(config, incident.affected if clients is None else clients, checks)
+        verdicts = asyncio.run(gather_evidence(config, verdicts, incident.alerts))
+        fresh = store.get_incident(incident_id, alerts=False)
+        if fresh is None or fresh.assessed_generation >= generation:
+            return "already joined"
+        conn = store.r
+        settled = finish_assessment(store, config, incident_id, generation, verdicts,
+                                    assess_scheduler(conn), notify_scheduler(conn))
+    except BaseException:
+        store.release_join(incident_id, generation)
+        raise
+    return f"{settled.severity}: {len(verdicts)} clients, {len(raw)} requests reported"
+
+
+def join_job(incident_id: str, generation: int) -> str:
+    """RQ job: the join, queued by the last shard to report and scheduled at the deadline."""
+    job = get_current_job()
+    assert job is not None, "join_job runs inside an RQ worker"
+    return join(Store(job.connection), config_module.current(), incident_id, generation)
