@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
-from collections.abc import Iterator
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import LockError, RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from responder.errors import StoreUnavailable
@@ -27,6 +29,8 @@ PREFIX = "responder:"
 DELIVERY_TTL = 30 * 86400
 ALERT_INDEX_TTL = 30 * 86400
 RECORDED_ONLY = "-"  # the alert index's value for an alert that went to no incident
+LOCK_TTL = 2.0  # a lock's life without renewal: a holder that dies frees it this soon
+T = TypeVar("T")
 
 
 def text(value: Any) -> str:
@@ -68,14 +72,27 @@ class Store:
             raise
 
     @contextlib.contextmanager
-    def locked(self, name: str = "incidents", timeout: float = 30.0) -> Iterator[None]:
-        """A short cross-process lock around read-modify-write of incidents."""
+    def locked(self, name: str = "incidents", timeout: float = LOCK_TTL) -> Iterator[None]:
+        """A short cross-process lock, renewed while its holder lives: a holder that dies (or a Redis
+        restarted from its AOF) frees it within `timeout` seconds. Incidents do not need it any more
+        (intake is one script, flight and notify use `update_incident`); kept for rare admin work."""
         lock = self.r.lock(self._key("lock", name), timeout=timeout, sleep=0.005, blocking_timeout=15.0)
         if not lock.acquire():
-            raise StoreUnavailable("the store is busy: could not take the incidents lock in 15 s")
+            raise StoreUnavailable(f"the store is busy: could not take the {name} lock in 15 s")
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(timeout / 3):
+                with contextlib.suppress(LockError, RedisError):
+                    lock.reacquire()
+
+        renewer = threading.Thread(target=renew, name=f"lock-{name}", daemon=True)
+        renewer.start()
         try:
             yield
         finally:
+            stop.set()
+            renewer.join()
             with contextlib.suppress(LockError, RedisError):
                 lock.release()
 
@@ -102,30 +119,8 @@ class Store:
         keys = sorted(self.r.scan_iter(self._key("delivery", "*"), count=1000))
         return [json.loads(v) for v in self.r.mget(keys) if v] if keys else []
 
-    def put_alert_placement(self, pipe: Any, alert_key: str, incident_ids: list[str]) -> None:
-        """Where an alert went; "-" when it was recorded on no incident (an acknowledgement with
-        nothing open). Its presence is what makes a redelivery a duplicate."""
-        pipe.set(self._key("alert", alert_key), ",".join(incident_ids) or RECORDED_ONLY, ex=ALERT_INDEX_TTL)
-
     def alert_stored(self, alert_key: str) -> bool:
         return bool(self.r.exists(self._key("alert", alert_key)))
-
-    def put_identity_incident(self, pipe: Any, identity: str, incident_id: str) -> None:
-        """The incident an alert identity (host + check) last went to: where its acknowledgements and late
-        resolves belong."""
-        pipe.set(self._key("ident", identity), incident_id, ex=ALERT_INDEX_TTL)
-
-    def identity_incident(self, identity: str) -> str | None:
-        v = self.r.get(self._key("ident", identity))
-        return text(v) if v else None
-
-    def gathering_incident(self) -> str | None:
-        """The incident still gathering a storm (within its group_wait), if any."""
-        v = self.r.get(self._key("gathering"))
-        return text(v) if v else None
-
-    def put_gathering_incident(self, pipe: Any, incident_id: str, ttl_ms: int) -> None:
-        pipe.set(self._key("gathering"), incident_id, px=ttl_ms)
 
     def known_alert_keys(self, keys: list[str]) -> dict[str, list[str]]:
         """For each alert key already stored: the incidents it went to."""
@@ -149,36 +144,85 @@ class Store:
 
     # -- incidents --------------------------------------------------------------------------------
 
-    # An incident is two keys: `incident:<id>` holds the document without its alerts, and
-    # `incident:<id>:alerts` a hash of identity -> alert. A storm of thousands of alerts then costs one
-    # HSET per new alert at intake, not a rewrite of everything the incident already holds.
+    # An incident is several keys, so that intake adds to it in O(1) without rewriting anything:
+    # `incident:<id>`             the document (verdicts, notifications, headline...), written by flight
+    # `incident:<id>:alerts`      hash identity -> alert (a resolve replaces its firing)
+    # `incident:<id>:flight`      hash: status and the single-flight fields, shared by intake and flight
+    #                             (the key `update_incident` WATCHes: intake writes it only on a change)
+    # `incident:<id>:intake`      hash: updated_at, truncated
+    # `incident:<id>:affected|unmapped|notes`  ordered lists as ZSETs (score = position)
+    # On reading, the parts override the document's copies of those fields.
+    _FLIGHT = ("status", "generation", "assessed_generation", "pending", "running", "dirty")
+    _LISTS: ClassVar[dict[str, str]] = {"affected": "affected", "unmapped_hosts": "unmapped", "notes": "notes"}
+    _APPEND = """
+        local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+        local n = last[2] and tonumber(last[2]) or 0
+        for i = 2, #ARGV do
+            if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then n = n + 1; redis.call('ZADD', KEYS[1], n, ARGV[i]) end
+        end
+        if tonumber(ARGV[1]) > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1)) end
+    """
 
     def get_incident(self, incident_id: str, alerts: bool = True) -> Incident | None:
-        """The incident; with `alerts=False` its alert list is left empty (intake only adds to it)."""
+        """The incident; with `alerts=False` its alert list is left empty (when only other parts change)."""
         found = self.get_incidents([incident_id], alerts=alerts)
         return found[0] if found else None
 
-    def get_incidents(self, ids: list[str], alerts: bool = True) -> list[Incident]:
+    def get_incidents(self, ids: list[str], alerts: bool = True, client: Any = None) -> list[Incident]:
         if not ids:
             return []
-        with self.r.pipeline(transaction=False) as pipe:
-            for i in ids:
-                pipe.get(self._key("incident", i))
-                if alerts:
-                    pipe.hvals(self._key("incident", i, "alerts"))
-            answers = pipe.execute()
-        step = 2 if alerts else 1
+        parts = ("flight", "intake", "affected", "unmapped", "notes", *(("alerts",) if alerts else ()))
+        pipe = client if client is not None else self.r.pipeline(transaction=False)
+        for i in ids:
+            pipe.get(self._key("incident", i))
+            pipe.hgetall(self._key("incident", i, "flight"))
+            pipe.hgetall(self._key("incident", i, "intake"))
+            for name in ("affected", "unmapped", "notes"):
+                pipe.zrange(self._key("incident", i, name), 0, -1)
+            if alerts:
+                pipe.hvals(self._key("incident", i, "alerts"))
+        answers = pipe.execute()
+        if client is None:
+            pipe.reset()
+        step = 1 + len(parts)
         out = []
         for n in range(len(ids)):
-            raw = answers[n * step]
+            raw, flight, seen, affected, unmapped, notes, *rest = answers[n * step:(n + 1) * step]
             if not raw:
                 continue
-            incident = Incident.model_validate_json(raw)
+            data = json.loads(raw)
+            data.update(_flight_fields({text(k): text(v) for k, v in flight.items()}))
+            seen = {text(k): text(v) for k, v in seen.items()}
+            if "updated_at" in seen and seen["updated_at"] > data.get("updated_at", ""):
+                data["updated_at"] = seen["updated_at"]
+            data["truncated"] = max(int(data.get("truncated") or 0), int(seen.get("truncated", 0)))
+            for field, found in (("affected", affected), ("unmapped_hosts", unmapped), ("notes", notes)):
+                if found:
+                    data[field] = [text(v) for v in found]
+            incident = Incident.model_validate(data)
             if alerts:
-                incident.alerts = sorted((Alert.model_validate_json(a) for a in answers[n * step + 1]),
+                incident.alerts = sorted((Alert.model_validate_json(a) for a in rest[0]),
                                          key=lambda a: (a.received_at, a.identity))
             out.append(incident)
         return out
+
+    def update_incident(self, incident_id: str, change: Callable[[Incident | None, Any], T],
+                        alerts: bool = True) -> T:
+        """Optimistic read-modify-write, no lock: read the incident with its document and flight fields
+        WATCHed, let `change(incident, pipe)` queue its writes on the MULTI pipe (`put_incident`, RQ
+        jobs with `pipeline=pipe`), and run it again from a fresh read if anything wrote those keys
+        meanwhile. `change` must only decide and queue: it may run more than once."""
+        while True:
+            with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(self._key("incident", incident_id), self._key("incident", incident_id, "flight"))
+                    found = self.get_incidents([incident_id], alerts=alerts, client=_Immediate(pipe))
+                    pipe.multi()
+                    result = change(found[0] if found else None, pipe)
+                    pipe.execute()
+                    return result
+                except WatchError:
+                    continue
 
     def list_incidents(self, limit: int = 50, offset: int = 0) -> list[Incident]:
         ids = [text(i) for i in self.r.zrevrange(self._key("incidents"), offset, offset + limit - 1)]
@@ -205,12 +249,68 @@ class Store:
         pipe.delete(self._key("open", client))
 
     def put_incident(self, pipe: Any, incident: Incident, alerts: bool = True) -> None:
-        """Queue the incident's writes on `pipe`; its alerts too unless `alerts=False` (nothing new)."""
-        pipe.set(self._key("incident", incident.id), incident.model_dump_json(exclude={"alerts"}))
-        pipe.zadd(self._key("incidents"), {incident.id: incident.opened_at.timestamp()})
+        """Queue the incident's writes on `pipe`; its alerts too unless `alerts=False` (nothing new).
+        Lists only grow here (intake may have added to them since `incident` was read)."""
+        i = incident.id
+        pipe.set(self._key("incident", i), incident.model_dump_json(exclude={"alerts"}))
+        flight = {f: int(v) if isinstance(v := getattr(incident, f), bool) else v for f in self._FLIGHT}
+        flight.update(opened_ms=int(incident.opened_at.timestamp() * 1000),
+                      due_ms=int(incident.due_at.timestamp() * 1000) if incident.due_at else "")
+        pipe.hset(self._key("incident", i, "flight"), mapping=flight)
+        pipe.hset(self._key("incident", i, "intake"), mapping={
+            "updated_at": incident.updated_at.isoformat(), "truncated": incident.truncated})
+        for field, name in self._LISTS.items():
+            if getattr(incident, field):
+                pipe.eval(self._APPEND, 1, self._key("incident", i, name), 200 if name == "notes" else 0,
+                          *getattr(incident, field))
+        pipe.zadd(self._key("incidents"), {i: incident.opened_at.timestamp()})
         if alerts and incident.alerts:
-            pipe.hset(self._key("incident", incident.id, "alerts"),
+            pipe.hset(self._key("incident", i, "alerts"),
                       mapping={a.identity: a.model_dump_json() for a in incident.alerts})
+
+    # -- intake: one script per delivery, and the outbox of assessments it asks for -----------------
+
+    _GROUP = (Path(__file__).parent / "store_intake.lua").read_text()
+
+    def group_delivery(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """Run one delivery's grouping in Redis (responder/store_intake.lua names the fields of
+        `plan`). It dedupes, places, points clients, gathers, requests assessments and stores the raw
+        delivery in one atomic step: when it answers (AOF fsync always) the alerts are durable."""
+        if not hasattr(self, "_group"):
+            self._group = self.r.register_script(self._GROUP)
+        plan = {**plan, "prefix": self.p, "ttl": ALERT_INDEX_TTL}
+        answer: dict[str, Any] = json.loads(self._group(args=[json.dumps(plan)]))
+        return answer
+
+    def assessments_due(self, older_than_ms: int) -> list[tuple[str, int, int]]:
+        """Outbox entries a receiver wrote but has not (yet) turned into jobs: (incident, generation,
+        when_ms). The sweep takes those older than `older_than_ms` epoch milliseconds."""
+        entries = self.r.zrangebyscore(self._key("assess", "outbox"), 0, older_than_ms, start=0, num=1000)
+        out = []
+        for e in entries:
+            iid, _, gen = text(e).rpartition("|")
+            when = self.r.get(self._key("assess", "due", iid, gen))
+            out.append((iid, int(gen), int(when or 0)))
+        return out
+
+    def take_due(self, incident_id: str, generation: int, queue: Callable[[Any], None]) -> bool:
+        """Turn one outbox entry into its job exactly once: `queue(pipe)` enqueues it (rq's
+        `pipeline=`) in the MULTI that deletes the entry; a concurrent taker's EXEC fails on the WATCH."""
+        due = self._key("assess", "due", incident_id, str(generation))
+        with self.r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(due)
+                if not pipe.exists(due):
+                    pipe.zrem(self._key("assess", "outbox"), f"{incident_id}|{generation}")
+                    return False
+                pipe.multi()
+                queue(pipe)
+                pipe.delete(due)
+                pipe.zrem(self._key("assess", "outbox"), f"{incident_id}|{generation}")
+                pipe.execute()
+                return True
+            except WatchError:
+                return False
 
     def last_verdicts(self, clients: list[str]) -> dict[str, ClientVerdict]:
         """Each client's verdict from its previous assessment (in any incident)."""
@@ -267,3 +367,36 @@ class Store:
 
     def now(self) -> datetime:
         return utcnow()
+
+
+def _flight_fields(raw: dict[str, str]) -> dict[str, Any]:
+    """The flight hash as Incident fields (flags are "0"/"1", times epoch milliseconds)."""
+    out: dict[str, Any] = {}
+    for name in ("generation", "assessed_generation"):
+        if name in raw:
+            out[name] = int(raw[name])
+    for name in ("pending", "running", "dirty"):
+        if name in raw:
+            out[name] = raw[name] == "1"
+    if "status" in raw:
+        out["status"] = raw["status"]
+    if "due_ms" in raw:
+        out["due_at"] = datetime.fromtimestamp(int(raw["due_ms"]) / 1000, UTC).isoformat() if raw["due_ms"] else None
+    return out
+
+
+class _Immediate:
+    """A watched pipeline before MULTI runs each command at once; this collects their answers so
+    `get_incidents` reads through it the same way it reads through a plain pipeline."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        self.answers: list[Any] = []
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def call(*args: Any, **kwargs: Any) -> None:
+            self.answers.append(getattr(self.pipe, name)(*args, **kwargs))
+        return call
+
+    def execute(self) -> list[Any]:
+        return self.answers

@@ -7,6 +7,7 @@ Answers: 202 stored; 400 malformed (the JSON body names the field); 401 bad toke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from typing import Any
@@ -100,5 +101,29 @@ async def receive(request: web.Request) -> web.Response:
     return web.json_response(answer, status=202)
 
 
+async def _recover(app: web.Application) -> Any:
+    """Every second: queue the assessments a receiver asked for but died before queueing (any receiver
+    on this Redis may take them; each is queued once)."""
+    ctx: Context = app[CONTEXT]
+    loop = asyncio.get_running_loop()
+
+    async def sweep() -> None:
+        while True:
+            try:
+                await loop.run_in_executor(None, ctx.intake.recover)
+            except StoreUnavailable:
+                pass
+            except Exception:  # the sweep must outlive any one failure
+                log.exception("the intake recovery sweep failed; trying again")
+            await asyncio.sleep(1.0)
+
+    task = asyncio.create_task(sweep())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/hooks/{source}", receive)
+    app.cleanup_ctx.append(_recover)
