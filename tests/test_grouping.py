@@ -7,18 +7,26 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rq import Queue
 
-from responder.config import from_data
+from responder.config import from_data, load
 from responder.intake.grouping import Intake
 from responder.intake.sources import alertmanager
 from responder.lifecycle.flight import UNMAPPED, begin_assessment, finish_assessment
 from responder.model.verdict import Check, ClientVerdict
 from responder.runtime.queues import ASSESS_QUEUE, assess_scheduler, notify_scheduler
 from responder.store import Store
+from responder.web.app import make_app
+from tests.conftest import run_worker_async
+from tests.support.fleet import Fleet
+from tests.support.scenario import shared_fleet, storm, write_config
+from tests.support.smtp import Collector
 from workers.assess.judge import judge_client, judge_service
+
+HOOK = {"Authorization": "Bearer test-token", "Content-Type": "application/json"}
 
 INVENTORY: dict[str, Any] = {
     "services": {"shop": {"url": "http://{address}:8001/"}},
@@ -201,3 +209,25 @@ def test_rules_combined(store: Store, tmp_path: Path, steps: list[Any], wait: st
     jobs = [j for j in queue.job_ids + queue.scheduled_job_registry.get_job_ids()]
     per_incident = [j.rsplit("-", 1)[0] for j in jobs]
     assert len(per_incident) == len(set(per_incident))  # single-flight
+
+
+async def test_one_event_across_an_open_incident_and_a_new_client_is_one_noc_message(
+        fleet: Fleet, store: Store, smtp: Collector, redis_url: str, tmp_path: Path) -> None:
+    inventory = await shared_fleet(fleet)
+    path = write_config(tmp_path, inventory, email={
+        "host": "127.0.0.1", "port": smtp.port, "to": ["noc@test"]})  # type: ignore[attr-defined]
+    async with TestClient(TestServer(make_app(load(path), store))) as client:
+        resp = await client.post("/hooks/alertmanager", data=storm(fleet, hosts=("s1:9100",)), headers=HOOK)
+        [iid] = (await resp.json())["incidents"]  # acme
+        assert (await run_worker_async(path, redis_url))[0] == 0
+        assert len([m for m in smtp.wait_for(2) if m["To"] == "noc@test"]) == 1
+        # s2 carries acme (open in iid) and globex (in none): one event
+        resp = await client.post("/hooks/alertmanager", data=storm(fleet, hosts=("s2:9100",)), headers=HOOK)
+        assert (await resp.json())["incidents"] == [iid]
+        assert (await run_worker_async(path, redis_url))[0] == 0
+    assert [i.id for i in store.list_incidents()] == [iid]
+    inc = store.get_incident(iid)
+    assert inc is not None and inc.affected == ["acme", "globex"]
+    assert sorted(c.client for c in inc.clients) == ["acme", "globex"]
+    noc = [m for m in smtp.wait_for(4) if m["To"] == "noc@test"]
+    assert len(noc) == 2 and "globex" in noc[1]["Subject"]  # one message for the second event
