@@ -272,14 +272,14 @@ class Store:
 
     _GROUP = (Path(__file__).parent / "store_intake.lua").read_text()
 
-    def group_delivery(self, plan: dict[str, Any]) -> dict[str, Any]:
-        """Run one delivery's grouping in Redis (responder/store_intake.lua names the fields of
-        `plan`). It dedupes, places, points clients, gathers, requests assessments and stores the raw
-        delivery in one atomic step: when it answers (AOF fsync always) the alerts are durable."""
+    def group_delivery(self, plan: dict[str, Any], new_doc: str, delivery: str, alerts: list[str]) -> dict[str, Any]:
+        """Run (part of) one delivery's grouping in Redis (responder/store_intake.lua names the fields
+        of `plan`). It dedupes, places, points clients, gathers, requests assessments and stores the
+        raw delivery in one atomic step: when it answers (AOF fsync always) the alerts are durable."""
         if not hasattr(self, "_group"):
             self._group = self.r.register_script(self._GROUP)
         plan = {**plan, "prefix": self.p, "ttl": ALERT_INDEX_TTL}
-        answer: dict[str, Any] = json.loads(self._group(args=[json.dumps(plan)]))
+        answer: dict[str, Any] = json.loads(self._group(args=[json.dumps(plan), new_doc, delivery, *alerts]))
         return answer
 
     def assessments_due(self, older_than_ms: int) -> list[tuple[str, int, int]]:

@@ -4,10 +4,12 @@
 -- either all of a delivery or none of it. Linear in the delivery: each alert costs a few O(1)
 -- commands; nothing scans an incident's alerts.
 --
--- ARGV[1]: JSON {prefix, now_ms, now, wait_ms, ttl, new_id, new_doc, truncated, warnings,
---   delivery_id, delivery, unmapped_key, alerts: [{k: key, i: identity, doc: alert JSON,
---   a: assesses 0|1, s: status, c: [clients], u: unmapped host or "", n: note or ""}]}
--- Answer: JSON {accepted, duplicates, incidents: [ids], due: [[incident, generation, when_ms]]}
+-- ARGV[1]: JSON {prefix, now_ms, now, wait_ms, ttl, new_id, own, truncated, warnings, delivery_id,
+--   unmapped_key, alerts: [{k: key, i: identity, a: assesses 0|1, s: status, c: [clients],
+--   u: unmapped host or "", n: note or ""}]}; ARGV[2] the new incident's document, ARGV[3] the
+-- delivery record ("" for none), ARGV[4...] each alert's JSON (kept out of ARGV[1]: never decoded).
+-- `own`: the incident an earlier part of the same delivery opened (a large delivery comes in parts).
+-- Answer: JSON {accepted, duplicates, created, incidents: [ids], due: [[incident, generation, when_ms]]}
 
 local d = cjson.decode(ARGV[1])
 local P = d.prefix
@@ -20,6 +22,7 @@ local touched = {}   -- incident id -> true
 local due = {}
 local created = nil
 local gathering = nil
+if d.own ~= '' then created = d.own end
 
 local function flight(iid)
   if flights[iid] == nil then
@@ -73,7 +76,7 @@ end
 local function new_incident()
   if created then return created end
   local iid = d.new_id
-  redis.call('SET', key('incident', iid), d.new_doc)
+  redis.call('SET', key('incident', iid), ARGV[2])
   local f = {status = 'open', opened_ms = tostring(d.now_ms), generation = '0', assessed_generation = '0',
              pending = '0', running = '0', dirty = '0', due_ms = ''}
   for field, value in pairs(f) do redis.call('HSET', key('incident', iid, 'flight'), field, value) end
@@ -111,7 +114,7 @@ local function request(iid)
 end
 
 local function attach(iid, a)
-  redis.call('HSET', key('incident', iid, 'alerts'), a.i, a.doc)
+  redis.call('HSET', key('incident', iid, 'alerts'), a.i, ARGV[a.x])
   if a.u ~= '' then append(key('incident', iid, 'unmapped'), a.u) end
   note(iid, a.n)
 end
@@ -195,7 +198,8 @@ local function answer(iid)
   end
 end
 
-for _, a in ipairs(d.alerts) do
+for n, a in ipairs(d.alerts) do
+  a.x = n + 3
   local akey = key('alert', a.k)
   local known = redis.call('GET', akey)
   if known then
@@ -221,5 +225,6 @@ for iid in pairs(touched) do
   for _, w in ipairs(d.warnings) do note(iid, w) end
 end
 
-redis.call('SET', key('delivery', d.delivery_id), d.delivery, 'EX', d.ttl)
-return cjson.encode({accepted = accepted, duplicates = duplicates, incidents = ids, due = due})
+if ARGV[3] ~= '' then redis.call('SET', key('delivery', d.delivery_id), ARGV[3], 'EX', d.ttl) end
+return cjson.encode({accepted = accepted, duplicates = duplicates, created = created or '', incidents = ids,
+                     due = due})

@@ -40,6 +40,7 @@ from responder.store import Store
 
 log = logging.getLogger("responder.intake")
 RECOVER_AFTER_MS = 2000  # an outbox entry older than this lost its receiver
+PART = 500  # alerts per script: a few milliseconds of Redis's time
 
 
 @dataclass
@@ -67,28 +68,38 @@ class Intake:
         now = utcnow()
         fresh = new_incident(now)
         inv = self.config.inventory
-        plan = {
+        plan: dict[str, Any] = {
             "now_ms": int(now.timestamp() * 1000), "now": now.isoformat(),
-            "wait_ms": int(self.config.incidents.group_wait * 1000),
-            "new_id": fresh.id, "new_doc": fresh.model_dump_json(exclude={"alerts"}),
+            "wait_ms": int(self.config.incidents.group_wait * 1000), "new_id": fresh.id, "own": "",
             "truncated": batch.truncated, "warnings": batch.warnings, "unmapped_key": UNMAPPED,
             "delivery_id": f"{now:%Y%m%d%H%M%S%f}-{batch.source}",
-            "delivery": json.dumps({"source": batch.source, "received_at": now.isoformat(), **(meta or {}),
-                                    "alerts": [m.alert.key for m in mapped],
-                                    "body": body.decode("utf-8", "replace")}),
-            "alerts": [self._planned(m.alert, m.note, inv.affected_by(m.alert.server) if m.alert.server else ())
-                       for m in mapped],
         }
-        with self.store.guard():
-            answer = self.store.group_delivery(plan)
-            for iid, generation, when_ms in answer.get("due") or ():
-                self._queue(iid, generation, when_ms)
-        return Accepted(accepted=answer["accepted"], duplicates=answer["duplicates"],
-                        incidents=sorted(answer.get("incidents") or ()))
+        new_doc = fresh.model_dump_json(exclude={"alerts"})
+        delivery = json.dumps({"source": batch.source, "received_at": now.isoformat(), **(meta or {}),
+                               "alerts": [m.alert.key for m in mapped], "body": body.decode("utf-8", "replace")})
+        accepted = duplicates = 0
+        incidents: set[str] = set()
+        # a large delivery goes in parts, so no one script holds Redis for long; it is acknowledged
+        # after the last, and a sender that retries after a crash finds the stored parts duplicates
+        for start in range(0, max(len(mapped), 1), PART):
+            part = mapped[start:start + PART]
+            plan["alerts"] = [self._planned(m.alert, m.note, inv.affected_by(m.alert.server) if m.alert.server
+                                            else ()) for m in part]
+            last = start + PART >= len(mapped)
+            with self.store.guard():
+                answer = self.store.group_delivery(plan, new_doc, delivery if last else "",
+                                                   [m.alert.model_dump_json() for m in part])
+                for iid, generation, when_ms in answer.get("due") or ():
+                    self._queue(iid, generation, when_ms)
+            plan["own"] = answer.get("created") or plan["own"]
+            accepted += answer["accepted"]
+            duplicates += answer["duplicates"]
+            incidents.update(answer.get("incidents") or ())
+        return Accepted(accepted=accepted, duplicates=duplicates, incidents=sorted(incidents))
 
     def _planned(self, alert: Alert, note: str, clients: tuple[str, ...]) -> dict[str, Any]:
         assesses = alert.event in self.assess_on
-        return {"k": alert.key, "i": alert.identity, "doc": alert.model_dump_json(), "a": int(assesses),
+        return {"k": alert.key, "i": alert.identity, "a": int(assesses),
                 "s": alert.status, "c": list(clients), "u": alert.host if alert.server is None else "",
                 "n": note if assesses else alert.describe()}
 
