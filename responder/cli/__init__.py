@@ -6,24 +6,46 @@ readable line on stderr). Each command group is a module of this package; this o
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from responder.cli import assess, forward, incidents, inventory, maintenance, notifications, run, user
 from responder.cli.common import Fail, err
 from responder.errors import ConfigError, ResponderError
 
+# the module of each command, so one command imports only what it uses (`check` never loads the
+# SSH client or RQ, `notify` never loads pydantic's inventory); a name missing here still works,
+# found by importing every module
+MODULES = ("run", "assess", "inventory", "incidents", "forward", "maintenance", "notifications", "user")
+WHERE = {"serve": "run", "worker": "run", "replay": "assess", "check": "assess", "inventory": "inventory",
+         "incidents": "incidents", "incident": "incidents", "notify": "forward", "spool": "forward",
+         "maintenance": "maintenance", "notifications": "notifications", "user": "user"}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """Imports a command's module when the command is run (or every module for --help)."""
+
+    def _load(self, modules: tuple[str, ...]) -> None:
+        for name in modules:
+            for command in importlib.import_module(f"responder.cli.{name}").COMMANDS:
+                if command.name not in self.commands:
+                    self.add_command(command)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._load((WHERE[cmd_name],) if cmd_name in WHERE else MODULES)
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load(MODULES)
+        return sorted(self.commands)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="responder", prog_name="responder")
 def cli() -> None:
     """Per-server alerts in, per-client verdicts out."""
-
-
-for _module in (run, assess, inventory, incidents, forward, maintenance, notifications, user):
-    for _command in _module.COMMANDS:
-        cli.add_command(_command)
 
 
 # -- entry point ------------------------------------------------------------------------------------

@@ -61,14 +61,16 @@ def replay(file: str, source: str | None, as_json: bool, notify: bool, config_pa
         batch = parser_for(name)(body)
     except PayloadError as exc:
         fail(f"{file}: {exc}")
-    alerts = map_alerts(batch.alerts, cfg.inventory)
     now = utcnow()
     incident = Incident(id=new_id(now), opened_at=now, updated_at=now, truncated=batch.truncated,
                         notes=list(batch.warnings))
-    for a in alerts:
+    for m in map_alerts(batch.alerts, cfg.inventory, cfg.intake.host_labels):
+        a = m.alert
         if a.event not in cfg.incidents.assess_on:
             incident.note(a.describe())
             continue
+        if m.note:
+            incident.note(m.note)
         incident.add_alert(a)
         if a.server:
             for c in cfg.inventory.affected_by(a.server):

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
 
 from responder import config as config_module
 from responder.config import Config
-from responder.runtime.embedded import redis_for
-from responder.store import Store, connect
+
+if TYPE_CHECKING:
+    from responder.store import Store
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -40,6 +41,9 @@ config_option = click.option("--config", "config_path", metavar="FILE",
 @contextlib.contextmanager
 def open_store(cfg: Config) -> Iterator[Store]:
     """The store, starting the embedded Redis for the duration if none is running."""
+    from responder.runtime.embedded import redis_for  # only commands that read the store need Redis
+    from responder.store import Store, connect
+
     with redis_for(cfg) as url:
         store = Store(connect(url))
         if not store.ping():

@@ -1,29 +1,46 @@
-"""Grouping alerts into incidents: one incident per storm, one open incident per client.
+"""Grouping alerts into incidents: one incident per storm, one open incident per client, one incident
+per alert.
 
 Rules:
-- every alert that arrives while an incident is gathering (its first `group_wait`) joins it: a storm
-  is one event to a person;
+- every alert whose clients have no open incident joins the incident still gathering (its first
+  `group_wait`), or opens one: a storm is one event to a person;
 - a client belongs to at most one open incident; a later alert touching it joins that incident and
   asks for a re-assessment;
+- one alert goes to one incident: when some of its clients have an open incident, it joins that one
+  (the gathering one first, else the oldest) and its clients with none join it too; it is never split
+  over two incidents, so one event never makes two messages;
+- an alert with no usable host (none named, or none the inventory knows) is recorded and listed
+  (`unmapped_hosts`, a note saying which labels were tried) on the gathering or the open incident of
+  such alerts, and asks for an assessment only of an incident with no clients: it never re-probes
+  anybody's clients;
 - assessments are requested through the single-flight rule of `responder.lifecycle.flight`.
 
-Intake stores alerts and schedules work in one MULTI/EXEC, under a short lock, before the sender is
-acknowledged.
+The rules run inside Redis, as one script per delivery (responder/store/intake.lua): no lock, so
+receivers never wait for each other and a dead one holds nothing; the delivery is durable when the
+script answers. The script leaves an outbox entry for each assessment it asks for; the receiver turns
+it into an RQ job at once, and `recover` (run every second by each receiver) does it for a receiver
+that died in between.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from responder.config import Config
 from responder.intake.mapping import map_alerts
 from responder.intake.sources import Batch
-from responder.lifecycle.flight import UNMAPPED, Scheduler, request_assessment
+from responder.lifecycle.flight import UNMAPPED, Scheduler
 from responder.model.alert import Alert, utcnow
 from responder.model.incident import Incident, new_id
-from responder.store import RECORDED_ONLY, Store
+from responder.store import Store
+
+log = logging.getLogger("responder.intake")
+RECOVER_AFTER_MS = 2000  # an outbox entry older than this lost its receiver
+PART = 500  # alerts per script: a few milliseconds of Redis's time
 
 
 @dataclass
@@ -44,148 +61,58 @@ class Intake:
         self.store = store
         self.config = config
         self.schedule = schedule
+        self.assess_on = frozenset(config.incidents.assess_on)
 
     def accept(self, batch: Batch, body: bytes, meta: dict[str, Any] | None = None) -> Accepted:
-        alerts = map_alerts(batch.alerts, self.config.inventory)
-        with self.store.guard(), self.store.locked():
-            now = utcnow()
-            known = self.store.known_alert_keys([a.key for a in alerts])
-            fresh = [a for a in alerts if a.key not in known]
-            grouping = _Grouping(self.store, self.config, now)
-            grouping.prefetch(fresh)
-            placed = {a.key: grouping.place(a, batch) for a in fresh}
-            with self.store.transaction() as pipe:
-                grouping.save(pipe, self.schedule)
-                for key, ids in placed.items():
-                    self.store.put_alert_placement(pipe, key, ids)
-                for a in fresh:
-                    if placed[a.key]:
-                        self.store.put_identity_incident(pipe, a.identity, placed[a.key][0])
-                did = f"{now:%Y%m%d%H%M%S%f}-{batch.source}"
-                self.store.put_delivery(pipe, did, {
-                    "source": batch.source, "received_at": now.isoformat(), **(meta or {}),
-                    "alerts": [a.key for a in alerts], "body": body.decode("utf-8", "replace"),
-                })
-        every = {i for found in placed.values() for i in found} | \
-            {i for found in known.values() for i in found if i and i != RECORDED_ONLY}
-        return Accepted(accepted=len(fresh), duplicates=len(alerts) - len(fresh), incidents=sorted(every))
+        mapped = map_alerts(batch.alerts, self.config.inventory, self.config.intake.host_labels)
+        now = utcnow()
+        fresh = new_incident(now)
+        inv = self.config.inventory
+        plan: dict[str, Any] = {
+            "now_ms": int(now.timestamp() * 1000), "now": now.isoformat(),
+            "wait_ms": int(self.config.incidents.group_wait * 1000), "new_id": fresh.id, "own": "",
+            "truncated": batch.truncated, "warnings": batch.warnings, "unmapped_key": UNMAPPED,
+            "delivery_id": f"{now:%Y%m%d%H%M%S%f}-{batch.source}",
+        }
+        new_doc = fresh.model_dump_json(exclude={"alerts"})
+        delivery = json.dumps({"source": batch.source, "received_at": now.isoformat(), **(meta or {}),
+                               "alerts": [m.alert.key for m in mapped], "body": body.decode("utf-8", "replace")})
+        accepted = duplicates = 0
+        incidents: set[str] = set()
+        # a large delivery goes in parts, so no one script holds Redis for long; it is acknowledged
+        # after the last, and a sender that retries after a crash finds the stored parts duplicates
+        for start in range(0, max(len(mapped), 1), PART):
+            part = mapped[start:start + PART]
+            plan["alerts"] = [self._planned(m.alert, m.note, inv.affected_by(m.alert.server) if m.alert.server
+                                            else ()) for m in part]
+            last = start + PART >= len(mapped)
+            with self.store.guard():
+                answer = self.store.group_delivery(plan, new_doc, delivery if last else "",
+                                                   [m.alert.model_dump_json() for m in part])
+                for iid, generation, when_ms in answer.get("due") or ():
+                    self._queue(iid, generation, when_ms)
+            plan["own"] = answer.get("created") or plan["own"]
+            accepted += answer["accepted"]
+            duplicates += answer["duplicates"]
+            incidents.update(answer.get("incidents") or ())
+        return Accepted(accepted=accepted, duplicates=duplicates, incidents=sorted(incidents))
 
+    def _planned(self, alert: Alert, note: str, clients: tuple[str, ...]) -> dict[str, Any]:
+        assesses = alert.event in self.assess_on
+        return {"k": alert.key, "i": alert.identity, "a": int(assesses),
+                "s": alert.status, "c": list(clients), "u": alert.host if alert.server is None else "",
+                "n": note if assesses else alert.describe()}
 
-class _Grouping:
-    """The incidents one intake touches, and where each new alert goes."""
+    def _queue(self, incident_id: str, generation: int, when_ms: int) -> bool:
+        when = datetime.fromtimestamp(when_ms / 1000, UTC)
+        return self.store.take_due(incident_id, generation,
+                                   lambda pipe: self.schedule(pipe, incident_id, generation, when))
 
-    def __init__(self, store: Store, config: Config, now: datetime) -> None:
-        self.store = store
-        self.config = config
-        self.now = now
-        self.wait = timedelta(seconds=config.incidents.group_wait)
-        self.touched: dict[str, Incident] = {}
-        self.pointers: dict[str, str] = {}  # client -> its open incident
-        self.assess: set[str] = set()  # incidents to (re)assess
-        self.gathering: Incident | None = None
-        self.prefetched: set[str] = set()
-        gid = store.gathering_incident()
-        if gid:
-            found = self.load(gid)
-            if found and found.status == "open" and found.opened_at + self.wait > now:
-                self.gathering = found
-
-    def clients_of(self, alert: Alert) -> list[str]:
-        return list(self.config.inventory.affected_by(alert.server)) if alert.server else []
-
-    def prefetch(self, alerts: list[Alert]) -> None:
-        """One round trip for every client's open incident, and one for those incidents."""
-        clients = sorted({c for a in alerts for c in (self.clients_of(a) or [UNMAPPED])})
-        self.pointers.update(self.store.open_incidents_of(clients))
-        wanted = sorted(set(self.pointers.values()) - set(self.touched))
-        for inc in self.store.get_incidents(wanted, alerts=False):
-            self.touched[inc.id] = inc
-        self.prefetched = set(clients)
-
-    def load(self, incident_id: str) -> Incident | None:
-        if incident_id not in self.touched:
-            found = self.store.get_incident(incident_id, alerts=False)  # only new alerts are written
-            if found is None:
-                return None
-            self.touched[incident_id] = found
-        return self.touched[incident_id]
-
-    def open_incident(self, client: str) -> Incident | None:
-        if client not in self.pointers:
-            if client in self.prefetched:
-                return None  # looked up already: no open incident
-            iid = self.store.open_incident_of(client)
-            if iid is None:
-                return None
-            self.pointers[client] = iid
-        inc = self.load(self.pointers[client])
-        return inc if inc is not None and inc.status != "resolved" else None
-
-    def start_gathering(self) -> Incident:
-        if self.gathering is None:
-            self.gathering = new_incident(self.now)
-            self.touched[self.gathering.id] = self.gathering
-        return self.gathering
-
-    def place(self, alert: Alert, batch: Batch) -> list[str]:
-        """Attach the alert to its incidents; the answer is their ids."""
-        clients = self.clients_of(alert)
-        keyed = clients or [UNMAPPED]
-        assesses = alert.event in self.config.incidents.assess_on
-        targets: list[Incident] = []
-        homeless: list[str] = []
-        for c in keyed:
-            inc = self.open_incident(c)
-            if inc is None:
-                homeless.append(c)
-            elif inc not in targets:
-                targets.append(inc)
-        if not assesses:
-            # acknowledgements, downtimes, flapping, custom: recorded where they belong, no probe
-            if not targets:
-                last = self.store.identity_incident(alert.identity)
-                found = self.load(last) if last else None
-                targets = [found] if found else []
-            for inc in targets:
-                inc.note(alert.describe())
-            return [inc.id for inc in targets]
-        if homeless and not targets and alert.status == "resolved":
-            # a late resolve of an incident already closed: record it there, nothing to re-check
-            last = self.store.identity_incident(alert.identity)
-            found = self.load(last) if last else None
-            if found is not None and found.status == "resolved":
-                found.add_alert(alert)
-                return [found.id]
-        if homeless:
-            gathering = self.start_gathering()
-            if gathering not in targets:
-                targets.append(gathering)
-            for c in homeless:
-                self.pointers[c] = gathering.id
-                if c != UNMAPPED and c not in gathering.affected:
-                    gathering.affected.append(c)
-        for inc in targets:
-            inc.add_alert(alert)
-            for c in clients:
-                if self.pointers.get(c) == inc.id and c not in inc.affected:
-                    inc.affected.append(c)
-            if batch.truncated:
-                inc.truncated = max(inc.truncated, batch.truncated)
-            for w in batch.warnings:
-                inc.note(w)
-            self.assess.add(inc.id)
-        return [inc.id for inc in targets]
-
-    def save(self, pipe: Any, schedule: Scheduler) -> None:
-        for inc in self.touched.values():
-            if inc.id in self.assess:
-                first = inc.assessed_generation == 0 and not inc.running
-                when = inc.opened_at + self.wait if first else self.now + self.wait
-                request_assessment(inc, max(when, self.now), pipe, schedule)
-            self.store.put_incident(pipe, inc)
-        for c, iid in self.pointers.items():
-            self.store.put_open_incident(pipe, c, iid)
-        g = self.gathering
-        if g is not None and g.id in self.touched:
-            ttl_ms = max(1, int(((g.opened_at + self.wait) - self.now).total_seconds() * 1000))
-            self.store.put_gathering_incident(pipe, g.id, ttl_ms)
+    def recover(self) -> int:
+        """Queue the assessments a receiver asked for but died before queueing; the number queued."""
+        older = int(utcnow().timestamp() * 1000) - RECOVER_AFTER_MS
+        with self.store.guard():
+            done = sum(self._queue(iid, gen, when) for iid, gen, when in self.store.assessments_due(older))
+        if done:
+            log.warning("queued %d assessments a receiver had left in the outbox", done)
+        return done

@@ -38,15 +38,17 @@ def request_assessment(incident: Incident, when: datetime, pipe: Any, schedule: 
 
 def begin_assessment(store: Store, incident_id: str, generation: int) -> Incident | None:
     """Mark the assessment running; None when a newer generation supersedes this job."""
-    with store.guard(), store.locked():
-        inc = store.get_incident(incident_id)
+
+    def begin(inc: Incident | None, pipe: Any) -> Incident | None:
         if inc is None or generation < inc.generation:
             return None
         inc.pending = False
         inc.running = True
-        with store.transaction() as pipe:
-            store.put_incident(pipe, inc, alerts=False)
+        store.put_incident(pipe, inc, alerts=False)
         return inc
+
+    with store.guard():
+        return store.update_incident(incident_id, begin)
 
 
 # (pipe, incident_id, state) -> None: puts the notify job on the queue
@@ -57,34 +59,37 @@ def finish_assessment(store: Store, config: Config, incident_id: str, generation
                       clients: list[ClientVerdict], schedule: Scheduler, notify: Notifier) -> Incident:
     """Apply a finished assessment to the freshest copy of the incident; settle its status; queue the
     next assessment if alerts arrived while it ran, and the notification if the verdict changed."""
-    with store.guard(), store.locked():
-        inc = store.get_incident(incident_id)
+    def finish(inc: Incident | None, pipe: Any) -> Incident:
         if inc is None:
             raise LookupError(f"incident {incident_id} vanished")
         now = utcnow()
         names = [c.client for c in clients]
         previous = store.last_verdicts(names)
-        settle(inc, clients, previous, maintenance.windows(store, config), config, now)
+        settle(inc, [c.model_copy(deep=True) for c in clients], previous, maintenance.windows(store, config),
+               config, now)
         inc.running = False
         inc.assessed_generation = generation
-        with store.transaction() as pipe:
-            if inc.dirty:
-                inc.dirty = False
-                request_assessment(inc, now + timedelta(seconds=config.incidents.group_wait), pipe, schedule)
-            if inc.status == "resolved":
-                mine = [c for c, iid in store.open_incidents_of([*inc.affected, UNMAPPED]).items()
-                        if iid == inc.id]
-                for client in mine:
-                    store.drop_open_incident(pipe, client)
-            signature = notification_due(inc, config, now)
-            if signature is not None:
-                # numbered, so a return to an earlier picture (critical, ok, critical) is news again
-                inc.notify_seq += 1
-                state = f"{inc.notify_seq}-{signature}"
-                inc.last_state = state
-                inc.last_notified_at = now
-                notify(pipe, inc.id, state)
-            for verdict in clients:
-                store.put_last_verdict(pipe, verdict)
-            store.put_incident(pipe, inc, alerts=False)
+        if inc.dirty:
+            inc.dirty = False
+            request_assessment(inc, now + timedelta(seconds=config.incidents.group_wait), pipe, schedule)
+        if inc.status == "resolved":
+            mine = [c for c, iid in store.open_incidents_of([*inc.affected, UNMAPPED]).items()
+                    if iid == inc.id]
+            for client in mine:
+                store.drop_open_incident(pipe, client)
+        signature = notification_due(inc, config, now)
+        if signature is not None:
+            # numbered, so a return to an earlier picture (critical, ok, critical) is news again
+            inc.notify_seq += 1
+            state = f"{inc.notify_seq}-{signature}"
+            inc.last_state = state
+            inc.last_notified_at = now
+            notify(pipe, inc.id, state)
+        for verdict in inc.clients:
+            store.put_last_verdict(pipe, verdict)
+        store.put_incident(pipe, inc, alerts=False)
         return inc
+
+    # optimistic, no lock: an alert that changes the incident meanwhile makes it run again on a fresh copy
+    with store.guard():
+        return store.update_incident(incident_id, finish)

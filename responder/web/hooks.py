@@ -7,8 +7,10 @@ Answers: 202 stored; 400 malformed (the JSON body names the field); 401 bad toke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +21,9 @@ from responder.web.context import CONTEXT, Context
 
 log = logging.getLogger("responder.hooks")
 RETRY_AFTER = "5"
+# intake threads mostly wait for Redis's fsync; with many in flight Redis syncs them together, so
+# more threads than the default pool's (cores + 4) is what lets 50 senders through at once
+INTAKE_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="intake")
 
 
 def _error(status: int, message: str, field: str | None = None, **headers: str) -> web.Response:
@@ -85,7 +90,8 @@ async def receive(request: web.Request) -> web.Response:
         return _error(400, str(exc), field=exc.field)
     meta = {"remote": request.remote, "user_agent": request.headers.get("User-Agent", "")}
     try:
-        accepted = await asyncio.get_running_loop().run_in_executor(None, ctx.intake.accept, batch, body, meta)
+        loop = asyncio.get_running_loop()
+        accepted = await loop.run_in_executor(INTAKE_THREADS, ctx.intake.accept, batch, body, meta)
     except StoreUnavailable as exc:
         log.error("store unavailable, answering 503: %s", exc)
         m.hook(source, 503)
@@ -100,5 +106,29 @@ async def receive(request: web.Request) -> web.Response:
     return web.json_response(answer, status=202)
 
 
+async def _recover(app: web.Application) -> Any:
+    """Every second: queue the assessments a receiver asked for but died before queueing (any receiver
+    on this Redis may take them; each is queued once)."""
+    ctx: Context = app[CONTEXT]
+    loop = asyncio.get_running_loop()
+
+    async def sweep() -> None:
+        while True:
+            try:
+                await loop.run_in_executor(None, ctx.intake.recover)
+            except StoreUnavailable:
+                pass
+            except Exception:  # the sweep must outlive any one failure
+                log.exception("the intake recovery sweep failed; trying again")
+            await asyncio.sleep(1.0)
+
+    task = asyncio.create_task(sweep())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/hooks/{source}", receive)
+    app.cleanup_ctx.append(_recover)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from rq import get_current_job
@@ -171,12 +172,13 @@ def _ledger(store: Store, incident_id: str, state: str,
 def _record(store: Store, incident_id: str, outcomes: list[Outcome]) -> None:
     if not outcomes:
         return
-    with store.guard(), store.locked():
-        fresh = store.get_incident(incident_id, alerts=False)  # only its notifications change
+    def record(fresh: Incident | None, pipe: Any) -> None:  # only its notifications change
         if fresh is not None:
             fresh.notifications.extend(o.record for o in outcomes)
-            with store.transaction() as pipe:
-                store.put_incident(pipe, fresh, alerts=False)
+            store.put_incident(pipe, fresh, alerts=False)
+
+    with store.guard():
+        store.update_incident(incident_id, record, alerts=False)
 
 
 async def notify(store: Store, config: Config, incident_id: str, state: str,

@@ -1,0 +1,190 @@
+"""Incidents (document, alerts, flight hash), client → open incident pointers, last verdicts, maintenance."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from redis.exceptions import WatchError
+
+from responder.model.alert import Alert
+from responder.model.incident import Incident
+from responder.store.base import T, text
+from responder.store.shards import Shards
+
+
+class Incidents(Shards):
+    # -- maintenance windows ------------------------------------------------------------------------
+
+    def maintenance_windows(self) -> list[str]:
+        """The windows added at run time, as stored JSON documents."""
+        return [text(v) for v in self.r.hvals(self._key("maintenance"))]
+
+    def maintenance_window(self, window_id: str) -> str | None:
+        v = self.r.hget(self._key("maintenance"), window_id)
+        return text(v) if v is not None else None
+
+    def put_maintenance_window(self, window_id: str, document: str) -> None:
+        self.r.hset(self._key("maintenance"), window_id, document)
+
+    # -- incidents --------------------------------------------------------------------------------
+
+    # An incident is several keys, so that intake adds to it in O(1) without rewriting anything:
+    # `incident:<id>`             the document (verdicts, notifications, headline...), written by flight
+    # `incident:<id>:alerts`      hash identity -> alert (a resolve replaces its firing)
+    # `incident:<id>:flight`      hash: status and the single-flight fields, shared by intake and flight
+    #                             (the key `update_incident` WATCHes: intake writes it only on a change)
+    # `incident:<id>:intake`      hash: updated_at, truncated
+    # `incident:<id>:affected|unmapped|notes`  ordered lists as ZSETs (score = position)
+    # On reading, the parts override the document's copies of those fields.
+    _FLIGHT = ("status", "generation", "assessed_generation", "pending", "running", "dirty")
+    _LISTS: ClassVar[dict[str, str]] = {"affected": "affected", "unmapped_hosts": "unmapped", "notes": "notes"}
+    _APPEND = """
+        local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+        local n = last[2] and tonumber(last[2]) or 0
+        for i = 2, #ARGV do
+            if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then n = n + 1; redis.call('ZADD', KEYS[1], n, ARGV[i]) end
+        end
+        if tonumber(ARGV[1]) > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1)) end
+    """
+
+    def get_incident(self, incident_id: str, alerts: bool = True) -> Incident | None:
+        """The incident; with `alerts=False` its alert list is left empty (when only other parts change)."""
+        found = self.get_incidents([incident_id], alerts=alerts)
+        return found[0] if found else None
+
+    def get_incidents(self, ids: list[str], alerts: bool = True, client: Any = None) -> list[Incident]:
+        if not ids:
+            return []
+        parts = ("flight", "intake", "affected", "unmapped", "notes", *(("alerts",) if alerts else ()))
+        pipe = client if client is not None else self.r.pipeline(transaction=False)
+        for i in ids:
+            pipe.get(self._key("incident", i))
+            pipe.hgetall(self._key("incident", i, "flight"))
+            pipe.hgetall(self._key("incident", i, "intake"))
+            for name in ("affected", "unmapped", "notes"):
+                pipe.zrange(self._key("incident", i, name), 0, -1)
+            if alerts:
+                pipe.hvals(self._key("incident", i, "alerts"))
+        answers = pipe.execute()
+        if client is None:
+            pipe.reset()
+        step = 1 + len(parts)
+        out = []
+        for n in range(len(ids)):
+            raw, flight, seen, affected, unmapped, notes, *rest = answers[n * step:(n + 1) * step]
+            if not raw:
+                continue
+            data = json.loads(raw)
+            data.update(_flight_fields({text(k): text(v) for k, v in flight.items()}))
+            seen = {text(k): text(v) for k, v in seen.items()}
+            if "updated_at" in seen and seen["updated_at"] > data.get("updated_at", ""):
+                data["updated_at"] = seen["updated_at"]
+            data["truncated"] = max(int(data.get("truncated") or 0), int(seen.get("truncated", 0)))
+            for field, found in (("affected", affected), ("unmapped_hosts", unmapped), ("notes", notes)):
+                if found:
+                    data[field] = [text(v) for v in found]
+            incident = Incident.model_validate(data)
+            if alerts:
+                incident.alerts = sorted((Alert.model_validate_json(a) for a in rest[0]),
+                                         key=lambda a: (a.received_at, a.identity))
+            out.append(incident)
+        self.attach_progress(out)
+        return out
+
+    def update_incident(self, incident_id: str, change: Callable[[Incident | None, Any], T],
+                        alerts: bool = True) -> T:
+        """Optimistic read-modify-write, no lock: read the incident with its document and flight fields
+        WATCHed, let `change(incident, pipe)` queue its writes on the MULTI pipe (`put_incident`, RQ
+        jobs with `pipeline=pipe`), and run it again from a fresh read if anything wrote those keys
+        meanwhile. `change` must only decide and queue: it may run more than once."""
+        while True:
+            with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(self._key("incident", incident_id), self._key("incident", incident_id, "flight"))
+                    found = self.get_incidents([incident_id], alerts=alerts, client=_Immediate(pipe))
+                    pipe.multi()
+                    result = change(found[0] if found else None, pipe)
+                    pipe.execute()
+                    return result
+                except WatchError:
+                    continue
+
+    def list_incidents(self, limit: int = 50, offset: int = 0) -> list[Incident]:
+        ids = [text(i) for i in self.r.zrevrange(self._key("incidents"), offset, offset + limit - 1)]
+        return self.get_incidents(ids)
+
+    def count_incidents(self) -> int:
+        return int(self.r.zcard(self._key("incidents")))
+
+    def open_incident_of(self, client: str) -> str | None:
+        v = self.r.get(self._key("open", client))
+        return text(v) if v else None
+
+    def open_incidents_of(self, clients: list[str]) -> dict[str, str]:
+        if not clients:
+            return {}
+        values = self.r.mget([self._key("open", c) for c in clients])
+        return {c: text(v) for c, v in zip(clients, values, strict=True) if v}
+
+    def put_open_incident(self, pipe: Any, client: str, incident_id: str) -> None:
+        """Point the client at its open incident (a client is in at most one)."""
+        pipe.set(self._key("open", client), incident_id)
+
+    def drop_open_incident(self, pipe: Any, client: str) -> None:
+        pipe.delete(self._key("open", client))
+
+    def put_incident(self, pipe: Any, incident: Incident, alerts: bool = True) -> None:
+        """Queue the incident's writes on `pipe`; its alerts too unless `alerts=False` (nothing new).
+        Lists only grow here (intake may have added to them since `incident` was read)."""
+        i = incident.id
+        pipe.set(self._key("incident", i), incident.model_dump_json(exclude={"alerts"}))
+        flight = {f: int(v) if isinstance(v := getattr(incident, f), bool) else v for f in self._FLIGHT}
+        flight.update(opened_ms=int(incident.opened_at.timestamp() * 1000),
+                      due_ms=int(incident.due_at.timestamp() * 1000) if incident.due_at else "")
+        pipe.hset(self._key("incident", i, "flight"), mapping=flight)
+        pipe.hset(self._key("incident", i, "intake"), mapping={
+            "updated_at": incident.updated_at.isoformat(), "truncated": incident.truncated})
+        for field, name in self._LISTS.items():
+            if getattr(incident, field):
+                pipe.eval(self._APPEND, 1, self._key("incident", i, name), 200 if name == "notes" else 0,
+                          *getattr(incident, field))
+        pipe.zadd(self._key("incidents"), {i: incident.opened_at.timestamp()})
+        if alerts and incident.alerts:
+            pipe.hset(self._key("incident", i, "alerts"),
+                      mapping={a.identity: a.model_dump_json() for a in incident.alerts})
+
+
+def _flight_fields(raw: dict[str, str]) -> dict[str, Any]:
+    """The flight hash as Incident fields (flags are "0"/"1", times epoch milliseconds)."""
+    out: dict[str, Any] = {}
+    for name in ("generation", "assessed_generation"):
+        if name in raw:
+            out[name] = int(raw[name])
+    for name in ("pending", "running", "dirty"):
+        if name in raw:
+            out[name] = raw[name] == "1"
+    if "status" in raw:
+        out["status"] = raw["status"]
+    if "due_ms" in raw:
+        out["due_at"] = datetime.fromtimestamp(int(raw["due_ms"]) / 1000, UTC).isoformat() if raw["due_ms"] else None
+    return out
+
+
+class _Immediate:
+    """A watched pipeline before MULTI runs each command at once; this collects their answers so
+    `get_incidents` reads through it the same way it reads through a plain pipeline."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        self.answers: list[Any] = []
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def call(*args: Any, **kwargs: Any) -> None:
+            self.answers.append(getattr(self.pipe, name)(*args, **kwargs))
+        return call
+
+    def execute(self) -> list[Any]:
+        return self.answers

@@ -1,0 +1,230 @@
+-- One delivery's grouping, atomically inside Redis (Store.group_delivery; the rules are in
+-- responder/intake/grouping.py's docstring). No lock: Redis runs this script alone, so two
+-- receivers never see the same incident half-changed, and a receiver that dies mid-way leaves
+-- either all of a delivery or none of it. Linear in the delivery: each alert costs a few O(1)
+-- commands; nothing scans an incident's alerts.
+--
+-- ARGV[1]: JSON {prefix, now_ms, now, wait_ms, ttl, new_id, own, truncated, warnings, delivery_id,
+--   unmapped_key, alerts: [{k: key, i: identity, a: assesses 0|1, s: status, c: [clients],
+--   u: unmapped host or "", n: note or ""}]}; ARGV[2] the new incident's document, ARGV[3] the
+-- delivery record ("" for none), ARGV[4...] each alert's JSON (kept out of ARGV[1]: never decoded).
+-- `own`: the incident an earlier part of the same delivery opened (a large delivery comes in parts).
+-- Answer: JSON {accepted, duplicates, created, incidents: [ids], due: [[incident, generation, when_ms]]}
+
+local d = cjson.decode(ARGV[1])
+local P = d.prefix
+local function key(...) return P .. table.concat({...}, ':') end
+
+local flights = {}   -- incident id -> its flight fields (false: no such incident)
+local pointers = {}  -- client -> open incident id (false: none)
+local counts = {}    -- list key -> its length, once read
+local touched = {}   -- incident id -> true
+local due = {}
+local created = nil
+local gathering = nil
+if d.own ~= '' then created = d.own end
+
+local function flight(iid)
+  if flights[iid] == nil then
+    local raw = redis.call('HGETALL', key('incident', iid, 'flight'))
+    if #raw == 0 then
+      flights[iid] = false
+    else
+      local f = {}
+      for n = 1, #raw, 2 do f[raw[n]] = raw[n + 1] end
+      flights[iid] = f
+    end
+  end
+  return flights[iid]
+end
+
+local function open_of(client)
+  if pointers[client] == nil then
+    pointers[client] = redis.call('GET', key('open', client)) or false
+  end
+  local iid = pointers[client]
+  if iid then
+    local f = flight(iid)
+    if f and f.status ~= 'resolved' then return iid end
+  end
+  return nil
+end
+
+-- append to an ordered list kept as a ZSET (score = position); members stay unique
+local function append(lkey, member, limit)
+  if redis.call('ZSCORE', lkey, member) then return end
+  if counts[lkey] == nil then
+    local last = redis.call('ZRANGE', lkey, -1, -1, 'WITHSCORES')
+    counts[lkey] = last[2] and tonumber(last[2]) or 0
+  end
+  counts[lkey] = counts[lkey] + 1
+  redis.call('ZADD', lkey, counts[lkey], member)
+  if limit then redis.call('ZREMRANGEBYRANK', lkey, 0, -(limit + 1)) end
+end
+
+local function note(iid, text)
+  if text ~= '' then append(key('incident', iid, 'notes'), text, 200) end
+  touched[iid] = true
+end
+
+do
+  local gid = redis.call('GET', key('gathering'))
+  local f = gid and flight(gid)
+  if f and f.status == 'open' and tonumber(f.opened_ms) + d.wait_ms > d.now_ms then gathering = gid end
+end
+
+local function new_incident()
+  if created then return created end
+  local iid = d.new_id
+  redis.call('SET', key('incident', iid), ARGV[2])
+  local f = {status = 'open', opened_ms = tostring(d.now_ms), generation = '0', assessed_generation = '0',
+             pending = '0', running = '0', dirty = '0', due_ms = ''}
+  for field, value in pairs(f) do redis.call('HSET', key('incident', iid, 'flight'), field, value) end
+  redis.call('ZADD', key('incidents'), d.now_ms / 1000, iid)
+  flights[iid] = f
+  created = iid
+  if d.wait_ms > 0 then
+    redis.call('SET', key('gathering'), iid, 'PX', d.wait_ms)
+    gathering = iid
+  end
+  return iid
+end
+
+-- single-flight (responder/lifecycle/flight.py request_assessment), plus the outbox entry the
+-- receiver turns into an RQ job right after; a receiver that dies first leaves it to the sweep
+local function request(iid)
+  local f = flight(iid)
+  if f.running == '1' then
+    if f.dirty ~= '1' then
+      redis.call('HSET', key('incident', iid, 'flight'), 'dirty', '1')
+      f.dirty = '1'
+    end
+    return
+  end
+  if f.pending == '1' then return end
+  local first = f.assessed_generation == '0'
+  local when = (first and tonumber(f.opened_ms) or d.now_ms) + d.wait_ms
+  if when < d.now_ms then when = d.now_ms end
+  local gen = tonumber(f.generation) + 1
+  f.generation, f.pending, f.due_ms = tostring(gen), '1', tostring(when)
+  redis.call('HSET', key('incident', iid, 'flight'), 'generation', f.generation, 'pending', '1', 'due_ms', f.due_ms)
+  redis.call('SET', key('assess', 'due', iid, f.generation), when)
+  redis.call('ZADD', key('assess', 'outbox'), d.now_ms, iid .. '|' .. f.generation)
+  due[#due + 1] = {iid, gen, when}
+end
+
+local function attach(iid, a)
+  redis.call('HSET', key('incident', iid, 'alerts'), a.i, ARGV[a.x])
+  if a.u ~= '' then append(key('incident', iid, 'unmapped'), a.u) end
+  note(iid, a.n)
+end
+
+local function affected_count(iid)
+  return redis.call('ZCARD', key('incident', iid, 'affected'))
+end
+
+-- the open incident an alert's clients already have: the gathering one first, else the oldest
+local function pick(clients)
+  local best = nil
+  for _, c in ipairs(clients) do
+    local iid = open_of(c)
+    if iid then
+      if iid == gathering then return iid end
+      if best == nil or iid < best then best = iid end
+    end
+  end
+  return best
+end
+
+local function late_resolve(a)
+  if a.s ~= 'resolved' then return nil end
+  local last = redis.call('GET', key('ident', a.i))
+  local f = last and flight(last)
+  if f and f.status == 'resolved' then return last end
+  return nil
+end
+
+local function place(a)
+  local clients = a.c
+  if a.a == 0 then
+    -- acknowledgements, downtimes, flapping, custom: recorded where they belong, no probe
+    local target = pick(clients)
+    if not target then
+      local last = redis.call('GET', key('ident', a.i))
+      if last and flight(last) then target = last end
+    end
+    if target then note(target, a.n) end
+    return target
+  end
+  if #clients == 0 then
+    -- no usable host: recorded and listed, never a reason to re-assess anybody's clients
+    local target = gathering or open_of(d.unmapped_key) or late_resolve(a)
+    if not target then target = new_incident() end
+    if not open_of(d.unmapped_key) and flight(target).status ~= 'resolved' then
+      redis.call('SET', key('open', d.unmapped_key), target)
+      pointers[d.unmapped_key] = target
+    end
+    attach(target, a)
+    if affected_count(target) == 0 and flight(target).status ~= 'resolved' then request(target) end
+    return target
+  end
+  local target = pick(clients)
+  if not target then
+    local last = late_resolve(a)
+    if last then
+      attach(last, a)
+      return last
+    end
+    target = gathering or new_incident()
+  end
+  -- one alert, one incident: its clients with no open incident join the one it goes to
+  for _, c in ipairs(clients) do
+    if not open_of(c) then
+      redis.call('SET', key('open', c), target)
+      pointers[c] = target
+    end
+    if pointers[c] == target then append(key('incident', target, 'affected'), c) end
+  end
+  attach(target, a)
+  request(target)
+  return target
+end
+
+local accepted, duplicates, ids, seen = 0, 0, {}, {}
+local function answer(iid)
+  if iid and iid ~= '-' and not seen[iid] then
+    seen[iid] = true
+    ids[#ids + 1] = iid
+  end
+end
+
+for n, a in ipairs(d.alerts) do
+  a.x = n + 3
+  local akey = key('alert', a.k)
+  local known = redis.call('GET', akey)
+  if known then
+    duplicates = duplicates + 1
+    for iid in string.gmatch(known, '[^,]+') do answer(iid) end
+  else
+    accepted = accepted + 1
+    local iid = place(a)
+    redis.call('SET', akey, iid or '-', 'EX', d.ttl)
+    if iid then
+      redis.call('SET', key('ident', a.i), iid, 'EX', d.ttl)
+      answer(iid)
+    end
+  end
+end
+
+for iid in pairs(touched) do
+  local ikey = key('incident', iid, 'intake')
+  redis.call('HSET', ikey, 'updated_at', d.now)
+  if d.truncated > 0 and tonumber(redis.call('HGET', ikey, 'truncated') or '0') < d.truncated then
+    redis.call('HSET', ikey, 'truncated', d.truncated)
+  end
+  for _, w in ipairs(d.warnings) do note(iid, w) end
+end
+
+if ARGV[3] ~= '' then redis.call('SET', key('delivery', d.delivery_id), ARGV[3], 'EX', d.ttl) end
+return cjson.encode({accepted = accepted, duplicates = duplicates, created = created or '', incidents = ids,
+                     due = due})

@@ -1,0 +1,91 @@
+"""What intake writes: raw deliveries, the alert index, the grouping script, the outbox of assessments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import WatchError
+
+from responder.model.verdict import ClientVerdict
+from responder.store.base import ALERT_INDEX_TTL, DELIVERY_TTL, text
+from responder.store.incidents import Incidents
+
+
+class Intake(Incidents):
+    # -- deliveries and the alert index -------------------------------------------------------------
+
+    def put_delivery(self, pipe: Any, delivery_id: str, record: dict[str, Any]) -> None:
+        """The raw delivery as received, kept for `replay` and for proving what was acknowledged."""
+        pipe.set(self._key("delivery", delivery_id), json.dumps(record), ex=DELIVERY_TTL)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every delivery still kept (tests and forensics; not for hot paths)."""
+        keys = sorted(self.r.scan_iter(self._key("delivery", "*"), count=1000))
+        return [json.loads(v) for v in self.r.mget(keys) if v] if keys else []
+
+    def alert_stored(self, alert_key: str) -> bool:
+        return bool(self.r.exists(self._key("alert", alert_key)))
+
+    def known_alert_keys(self, keys: list[str]) -> dict[str, list[str]]:
+        """For each alert key already stored: the incidents it went to."""
+        if not keys:
+            return {}
+        values = self.r.mget([self._key("alert", k) for k in keys])
+        return {k: text(v).split(",") for k, v in zip(keys, values, strict=True) if v}
+
+    # -- intake: one script per delivery, and the outbox of assessments it asks for -----------------
+
+    _GROUP = (Path(__file__).parent / "intake.lua").read_text()
+
+    def group_delivery(self, plan: dict[str, Any], new_doc: str, delivery: str, alerts: list[str]) -> dict[str, Any]:
+        """Run (part of) one delivery's grouping in Redis (responder/store/intake.lua names the fields
+        of `plan`). It dedupes, places, points clients, gathers, requests assessments and stores the
+        raw delivery in one atomic step: when it answers (AOF fsync always) the alerts are durable."""
+        if not hasattr(self, "_group"):
+            self._group = self.r.register_script(self._GROUP)
+        plan = {**plan, "prefix": self.p, "ttl": ALERT_INDEX_TTL}
+        answer: dict[str, Any] = json.loads(self._group(args=[json.dumps(plan), new_doc, delivery, *alerts]))
+        return answer
+
+    def assessments_due(self, older_than_ms: int) -> list[tuple[str, int, int]]:
+        """Outbox entries a receiver wrote but has not (yet) turned into jobs: (incident, generation,
+        when_ms). The sweep takes those older than `older_than_ms` epoch milliseconds."""
+        entries = self.r.zrangebyscore(self._key("assess", "outbox"), 0, older_than_ms, start=0, num=1000)
+        out = []
+        for e in entries:
+            iid, _, gen = text(e).rpartition("|")
+            when = self.r.get(self._key("assess", "due", iid, gen))
+            out.append((iid, int(gen), int(when or 0)))
+        return out
+
+    def take_due(self, incident_id: str, generation: int, queue: Callable[[Any], None]) -> bool:
+        """Turn one outbox entry into its job exactly once: `queue(pipe)` enqueues it (rq's
+        `pipeline=`) in the MULTI that deletes the entry; a concurrent taker's EXEC fails on the WATCH."""
+        due = self._key("assess", "due", incident_id, str(generation))
+        with self.r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(due)
+                if not pipe.exists(due):
+                    pipe.zrem(self._key("assess", "outbox"), f"{incident_id}|{generation}")
+                    return False
+                pipe.multi()
+                queue(pipe)
+                pipe.delete(due)
+                pipe.zrem(self._key("assess", "outbox"), f"{incident_id}|{generation}")
+                pipe.execute()
+                return True
+            except WatchError:
+                return False
+
+    def last_verdicts(self, clients: list[str]) -> dict[str, ClientVerdict]:
+        """Each client's verdict from its previous assessment (in any incident)."""
+        if not clients:
+            return {}
+        raws = self.r.mget([self._key("last", c) for c in clients])
+        return {c: ClientVerdict.model_validate_json(r) for c, r in zip(clients, raws, strict=True) if r}
+
+    def put_last_verdict(self, pipe: Any, verdict: ClientVerdict) -> None:
+        pipe.set(self._key("last", verdict.client), verdict.model_dump_json(), ex=90 * 86400)
