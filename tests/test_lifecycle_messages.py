@@ -4,6 +4,7 @@ recovery, and a closed incident is never joined again."""
 
 from __future__ import annotations
 
+import json
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from responder.config import load
 from responder.model.incident import NOC
 from responder.store import Store
 from responder.web.app import make_app
-from tests.conftest import run_responder_async, run_worker_async
+from tests.conftest import PAYLOADS, run_responder_async, run_worker_async
 from tests.support.fleet import Fleet
 from tests.support.scenario import shared_fleet, storm, write_config
 from tests.support.smtp import Collector
@@ -58,6 +59,14 @@ async def test_each_recipient_hears_its_own_part_until_the_end(
         assert sorted(m["To"] for m in smtp.messages) == ["noc@acme.test", "noc@test", "ops@globex.test"]
         assert all(m["Subject"].endswith("· first verdict") for m in smtp.messages)
 
+        # someone acknowledges in Icinga: who and what is kept, on the API and in the next message
+        ack = json.loads((PAYLOADS / "icinga-service-acknowledgement.json").read_text())
+        ack.update(host_name="s2", host_display_name="s2", host_address="")
+        resp = await client.post("/hooks/icinga", data=json.dumps(ack), headers=AUTH)
+        assert resp.status == 202 and (await resp.json())["incidents"] == [iid]
+        api = await (await client.get(f"/api/incidents/{iid}")).json()
+        assert any("(by jdoe: Looking into it, log rotation stuck" in n for n in api["notes"])
+
         # only globex changes: its contacts and the NOC hear of it, acme's contacts do not
         await fleet.restart("s3", "store", "ok")
         code, out, err = await run_responder_async("incident", "recheck", iid, "--config", str(path), env=env)
@@ -70,6 +79,8 @@ async def test_each_recipient_hears_its_own_part_until_the_end(
         noc_text = noc.get_body(("plain",)).get_content()
         assert noc_text.splitlines()[0] == "what changed"
         assert "globex: store on s3 recovered" in noc_text
+        assert "Since the last message:" in noc_text and "(by jdoe: Looking into it" in noc_text
+        assert "jdoe" not in everything(globex)  # the note names no client: the NOC's only
 
         # acme's sites come back and the alert resolves: "recovered" once to those who heard of trouble
         await fleet.restart("s1", "shop", "ok")
