@@ -31,6 +31,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "gone": "{at} no longer checked", "more": "{shown} and {n} more",
         "recovered_all": "recovered: every check passes", "still": "alerts resolved, but {what} still failing",
         "still_slow": "alerts resolved, but checks are still slow",
+        "resolved_all_pass": "alerts resolved: every check passes",
         "critical": "critical", "degraded": "degraded", "ok": "ok",
     },
     "ru": {
@@ -51,6 +52,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "more": "{shown} и ещё {n}", "recovered_all": "восстановлено: все проверки проходят",
         "still": "алерты сняты, но сбой продолжается: {what}",
         "still_slow": "алерты сняты, но проверки всё ещё медленные",
+        "resolved_all_pass": "алерты сняты: все проверки проходят",
         "critical": "критично", "degraded": "деградация", "ok": "норма",
     },
 }

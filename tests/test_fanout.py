@@ -11,6 +11,7 @@ import socket
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from rq.registry import StartedJobRegistry
 
 from responder.config import ProbeConfig, load
 from responder.inventory import Expect, Server, ServiceSpec, make_target
+from responder.model.alert import utcnow
 from responder.model.incident import Incident
 from responder.runtime.queues import ASSESS_QUEUE, NOTIFY_QUEUE
 from responder.store import Store
@@ -151,12 +153,14 @@ async def until(what: str, test: Callable[[], Any]) -> Any:
 
 
 def settled(store: Store, iid: str, notifications: int = 0) -> Callable[[], Incident | None]:
-    """The incident once assessed, notified `notifications` times, with nothing left queued or running."""
+    """The incident once assessed, notified `notifications` times, with nothing left queued or running
+    (a re-check minutes away, which the lifecycle keeps queued while a client fails, does not count)."""
     queues = [Queue(q, connection=store.r) for q in (ASSESS_QUEUE, NOTIFY_QUEUE)]
 
     def test() -> Incident | None:
         inc = store.get_incident(iid)
-        if inc is None or inc.severity is None or inc.running or inc.pending:
+        soon = inc is not None and inc.pending and (inc.due_at is None or inc.due_at < utcnow() + timedelta(minutes=1))
+        if inc is None or inc.severity is None or inc.running or soon:
             return None
         if len(inc.notifications) < notifications:
             return None

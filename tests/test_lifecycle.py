@@ -18,7 +18,7 @@ from responder.lifecycle.flight import begin_assessment, finish_assessment
 from responder.lifecycle.maintenance import Window
 from responder.lifecycle.settle import settle
 from responder.model.alert import utcnow
-from responder.model.incident import Incident
+from responder.model.incident import NOC, Incident
 from responder.model.verdict import Check, ClientVerdict
 from responder.runtime.queues import ASSESS_QUEUE, NOTIFY_QUEUE, assess_scheduler, notify_scheduler
 from responder.store import Store
@@ -108,9 +108,11 @@ def test_resolve_while_still_failing_keeps_severity(tmp_path: Path) -> None:
     settle(inc, [verdict("globex", {"s2": "fail"})], {}, [], cfg, utcnow())
     assert inc.status == "assessed" and inc.severity == "critical"
     assert inc.headline == "alerts resolved, but shop on s2 still failing"
-    inc = incident_with("resolved")
-    settle(inc, [verdict("globex", {"s2": "ok"})], {}, [], cfg, utcnow())
+    settle(inc, [verdict("globex", {"s2": "ok"})], {}, [], cfg, utcnow())  # the same incident, later
     assert inc.status == "resolved" and inc.headline == "recovered: every check passes"
+    inc = incident_with("resolved")  # nothing was ever failing: nothing "recovered"
+    settle(inc, [verdict("globex", {"s2": "ok"})], {}, [], cfg, utcnow())
+    assert inc.status == "resolved" and inc.headline == "alerts resolved: every check passes"
 
 
 # -- on a real Redis -------------------------------------------------------------------------------
@@ -249,14 +251,17 @@ def test_a_return_to_an_earlier_picture_is_news_again(store: Store, tmp_path: Pa
     notify_q = Queue(NOTIFY_QUEUE, connection=store.r)
     [iid] = post(intake, ("s1",)).incidents
     pictures = [{"s1": "fail", "s2": "fail"}, {"s1": "ok", "s2": "fail"}, {"s1": "fail", "s2": "fail"}]
+    told = []
     for generation, picture in enumerate(pictures, 1):
         begin_assessment(store, iid, generation)
         finish_assessment(store, cfg, iid, generation, [verdict("acme", picture)], assess_scheduler(store.r),
                           notify_scheduler(store.r))
         post(intake, ("s1",), starts=f"2025-11-18T1{generation}:00:00Z")
-    states = [j.split(f"notify-{iid}-")[1] for j in notify_q.job_ids]
-    assert [s.split("-")[0] for s in states] == ["1", "2", "3"]
-    assert states[0].split("-")[1] == states[2].split("-")[1]  # the same picture, told twice
+        inc = store.get_incident(iid)
+        assert inc is not None
+        told.append(inc.told[NOC].reasons)
+    assert [j.split(f"notify-{iid}-")[1] for j in notify_q.job_ids] == ["1", "2", "3"]
+    assert told == [["first"], ["changed"], ["changed"]]  # the same picture again, told again
 
 
 def test_an_unknown_name_with_a_known_address_is_mapped(store: Store, tmp_path: Path) -> None:

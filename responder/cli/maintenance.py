@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import click
 from rich.table import Table
 
 from responder.cli.common import config_option, fail, load_config, open_store, out
-from responder.config import parse_duration
+from responder.config import Config, parse_duration
 from responder.lifecycle import maintenance
+from responder.lifecycle.flight import reassess
 from responder.model.alert import utcnow
+from responder.runtime.queues import assess_scheduler
+from responder.store import Store
 
 
 @click.group("maintenance")
@@ -36,7 +40,14 @@ def add(client: str | None, server: str | None, duration: str, reason: str, conf
             window = maintenance.add(store, cfg, client=client, server=server, duration=seconds, reason=reason)
         except ValueError as exc:
             fail(str(exc))
+        _reassess(store, cfg, window, window.ends)  # its clients' silence ends with it
     out.print(f"{window.id}: {window.describe()}")
+
+
+def _reassess(store: Store, cfg: Config, window: maintenance.Window, when: datetime) -> None:
+    """Assess the open incidents holding the window's clients at `when`, so the page and the messages
+    follow the window."""
+    reassess(store, assess_scheduler(store.r), maintenance.clients_of(window, cfg), when)
 
 
 @group.command("list")
@@ -73,6 +84,7 @@ def end(window_id: str, config_path: str | None) -> None:
             window = maintenance.end(store, window_id)
         except LookupError as exc:
             fail(str(exc))
+        _reassess(store, cfg, window, utcnow())
     out.print(f"ended {window.id} at {window.ends:%Y-%m-%d %H:%M:%S} UTC")
 
 

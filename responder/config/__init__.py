@@ -102,7 +102,9 @@ def _assessing_events() -> list[Event]:
 class IncidentsConfig(_Model):
     group_wait: Duration = 10.0
     threshold: float = Field(10.0, ge=0, le=100, description="percent of a client's servers")
-    cooldown: Duration = 1800.0
+    cooldown: Duration = 1800.0  # an unchanged message (same reason, same content) is not repeated sooner
+    recheck: Duration = 300.0  # re-probe an open incident this often while a client fails (0: never)
+    repeat: Duration = 14400.0  # remind that it still fails this often (0: never), like Alertmanager's repeat_interval
     # events that start an assessment; the others are recorded on the incident only
     assess_on: list[Event] = Field(default_factory=_assessing_events)
 

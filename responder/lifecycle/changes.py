@@ -44,11 +44,13 @@ def diff(previous: ClientVerdict | None, current: ClientVerdict, language: str =
     return out + failing + recovered + shifts + gone
 
 
-def headline(clients: list[ClientVerdict], resolved: bool, language: str = "en") -> str | None:
-    """The incident's one line once its alerts are resolved: recovered, or what still fails."""
+def headline(clients: list[ClientVerdict], resolved: bool, language: str = "en",
+             was_failing: bool = True) -> str | None:
+    """The incident's one line once its alerts are resolved: recovered (only if something was failing),
+    or what still fails."""
     ph = phrases(language)
     if resolved:
-        return ph["recovered_all"]
+        return ph["recovered_all"] if was_failing else ph["resolved_all_pass"]
     still = sorted({ph["at"].format(service=s.service, server=k.server) for c in clients for s in c.services
                     for k in s.checks if not k.ok})
     if not still:

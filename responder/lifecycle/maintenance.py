@@ -83,6 +83,13 @@ def end(store: Store, window_id: str) -> Window:
     return window
 
 
+def clients_of(window: Window, config: Config) -> list[str]:
+    """The clients a window can silence: its client, or every client on (or depending on) its server."""
+    if window.client is not None:
+        return [window.client]
+    return list(config.inventory.affected_by(window.server)) if window.server else []
+
+
 def covering(active: Iterable[Window], client: str, servers: Iterable[str]) -> Window | None:
     """The window that explains this client's trouble, if any (see the module docstring)."""
     active = list(active)

@@ -1,4 +1,4 @@
-"""The lifecycle rules, pure: what an assessment means for an incident, and whether it is news.
+"""The lifecycle rules, pure: what an assessment means for an incident, and when to look again.
 
 Everything is passed in (the verdicts, the previous ones, the windows, `now`), so the rules are
 unit-tested without Redis.
@@ -6,7 +6,6 @@ unit-tested without Redis.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 
 from responder.config import Config
@@ -14,30 +13,6 @@ from responder.lifecycle.changes import diff, headline
 from responder.lifecycle.maintenance import Window, covering
 from responder.model.incident import Incident
 from responder.model.verdict import ClientVerdict, failing_servers, worst
-
-
-def state_of(incident: Incident) -> str:
-    """A signature of what a person would be told: it changes when the verdict changes.
-    Clients under planned maintenance are left out: their changes are nobody's news."""
-    parts: list[str] = [incident.status, incident.severity or ""]
-    for c in sorted(incident.clients, key=lambda c: c.client):
-        if c.maintenance:
-            continue
-        failing = sorted(f"{s.service}@{k.server}" for s in c.services for k in s.checks if not k.ok)
-        parts.append(f"{c.client}={c.severity}:{','.join(failing)}")
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
-def notification_due(incident: Incident, config: Config, now: datetime) -> str | None:
-    """The verdict signature to notify, or None: unchanged within the cooldown, or held back by
-    maintenance."""
-    if incident.quiet:
-        return None
-    signature = state_of(incident)
-    last = incident.last_state.split("-", 1)[-1] if incident.last_state else None
-    recent = incident.last_notified_at is not None and \
-        now - incident.last_notified_at < timedelta(seconds=config.incidents.cooldown)
-    return None if last == signature and recent else signature
 
 
 def settle(inc: Incident, clients: list[ClientVerdict], previous: dict[str, ClientVerdict],
@@ -56,17 +31,37 @@ def settle(inc: Incident, clients: list[ClientVerdict], previous: dict[str, Clie
         window = covering(active, c.client, failing or touching)
         c.maintenance = window.describe() if window else None
     inc.clients = clients
+    inc.failed += [c.client for c in clients if c.severity != "ok" and c.client not in inc.failed]
     inc.severity = worst(c.severity for c in clients)
     quiet = [c for c in clients if c.maintenance]
     inc.quiet = "every affected client is under planned maintenance: " + "; ".join(
         sorted({c.maintenance or "" for c in quiet})) if clients and len(quiet) == len(clients) else None
     inc.assessed_at = now
     inc.updated_at = now
+    told = [c for c in clients if not c.maintenance]  # the headline is news: nothing of a client in a window
     if inc.alerts and inc.all_resolved and inc.severity == "ok" and not inc.dirty:
         inc.status = "resolved"
         inc.resolved_at = now
-        inc.headline = headline(clients, True, config.report.language)
+        inc.headline = headline(told, True, config.report.language, was_failing=bool(inc.failed))
     else:
         inc.status = "assessed"
-        inc.headline = headline(clients, False, config.report.language) if inc.alerts and inc.all_resolved \
+        inc.headline = headline(told, False, config.report.language) if inc.alerts and inc.all_resolved \
             else None
+
+
+def next_look(inc: Incident, windows: list[Window], config: Config, now: datetime) -> datetime | None:
+    """When to assess again without an alert: every `incidents.recheck` while a client fails (so a recovery
+    is seen, and reminders fall due), and at the start or end of a window touching its clients (so its
+    silence begins and ends on time). None once the incident is over."""
+    if inc.status == "resolved":
+        return None
+    times: list[datetime] = []
+    if config.incidents.recheck and any(c.severity != "ok" for c in inc.clients):
+        times.append(now + timedelta(seconds=config.incidents.recheck))
+    inv = config.inventory
+    servers = {s for c in inc.affected if c in inv.clients
+               for s in (*inv.clients[c].servers, *inv.clients[c].depends_on)}
+    for w in windows:
+        if (w.client is not None and w.client in inc.affected) or (w.server is not None and w.server in servers):
+            times += [t for t in (w.starts, w.ends) if t > now]
+    return min(times) if times else None

@@ -39,6 +39,8 @@ class Alert(BaseModel):
     name: str
     summary: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
+    author: str | None = None  # who acknowledged or commented (Icinga's -b, the Zabbix update's user)
+    comment: str | None = None  # what they wrote (Icinga's -c, the Zabbix update's message)
     starts_at: datetime | None = None
     ends_at: datetime | None = None  # None: still open (Alertmanager's 0001-01-01T00:00:00Z)
     received_at: datetime = Field(default_factory=utcnow)
@@ -52,6 +54,9 @@ class Alert(BaseModel):
     def describe(self) -> str:
         """One line for the incident's notes."""
         text = f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.source} {self.event} {self.host or '-'} {self.name}"
+        if self.author or self.comment:
+            said = f"by {self.author}" if self.author else ""
+            text += f" ({said}{': ' if said and self.comment else ''}{self.comment or ''})"
         return f"{text}: {self.summary}" if self.summary else text
 
 

@@ -6,12 +6,16 @@ import secrets
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from responder.model.alert import Alert, utcnow
 from responder.model.verdict import ClientVerdict, NotificationRecord, Severity
 
 IncidentStatus = Literal["open", "assessed", "resolved"]
+NOC = "*"  # the scope of the config's own recipients (email.to, the chat channels): the whole incident
+# why a message is sent, in the order a message names them (responder/lifecycle/tell.py decides)
+Reason = Literal["recovered", "resolved_failing", "maintenance_ended", "maintenance_started", "changed", "first",
+                 "reminder", "by_hand"]
 
 
 def new_id(now: datetime | None = None) -> str:
@@ -46,6 +50,33 @@ class Progress(BaseModel):
         missing = self.shards_total - self.shards_done
         return (f"probed: {self.checks_done:,} of {self.checks_total:,} checks; {missing} shard"
                 f"{'s' if missing != 1 else ''} did not report by the deadline (those servers: not checked)")
+class View(BaseModel):
+    """What one recipient scope (the NOC, or one client's contacts) would be told now, in comparable parts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    content: str = ""  # a digest of the verdicts the scope sees (severity, failing and slow checks)
+    failing: bool = False  # something the scope sees is not ok
+    resolved: bool = False  # every alert of the incident is resolved
+    closed: bool = False  # the incident is over
+    maintenance: tuple[str, ...] = ()  # clients inside a window (NOC: by name only; a client: itself)
+
+
+class Told(BaseModel):
+    """What one scope was last told, and when: the per-recipient memory the cooldown and reminders use."""
+
+    view: View | None = None  # None: never told
+    reasons: list[Reason] = Field(default_factory=list)
+    at: datetime | None = None
+    seq: int = 0  # messages decided for this scope; with the scope it names the message in the ledger
+    batch: int = 0  # the notify job (Incident.notify_seq) that carries the latest message
+    silenced: bool = False  # inside a maintenance window at the last assessment
+    notes_from: int = 0  # the incident's notes the message reports: notes[notes_from:notes_to]
+    notes_to: int = 0
+
+    def state(self, scope: str) -> str:
+        """The ledger's name for this message: one message per recipient and state."""
+        return f"{scope}-{self.seq}"
 
 
 class Incident(BaseModel):
@@ -70,9 +101,11 @@ class Incident(BaseModel):
     running: bool = False
     dirty: bool = False
     due_at: datetime | None = None
-    last_state: str | None = None  # "<seq>-<signature>" of the last verdict that was notified
-    notify_seq: int = 0
+    last_state: str | None = None  # jobs queued before per-scope messages: "<seq>-<signature>"
+    notify_seq: int = 0  # notify jobs queued so far; each carries the scopes whose Told.batch is its number
     last_notified_at: datetime | None = None
+    told: dict[str, Told] = Field(default_factory=dict)  # per scope (NOC or a client): what it was last told
+    failed: list[str] = Field(default_factory=list)  # clients that were failing at some point: they can recover
     quiet: str | None = None  # why notifications are held back (maintenance), if they are
     headline: str | None = None  # what changed in one line: "recovered", "alerts resolved, but ..."
     progress: Progress | None = Field(None, exclude=True)  # filled by the store on reading
@@ -94,6 +127,11 @@ class Incident(BaseModel):
         return sorted({a.server for a in self.alerts if a.server and a.status == "firing"})
 
     @property
+    def alerting_hosts(self) -> list[str]:
+        """Every host with a firing alert, in the inventory (by server name) or not (by host)."""
+        return sorted({a.server or a.host for a in self.alerts if a.status == "firing" and (a.server or a.host)})
+
+    @property
     def all_resolved(self) -> bool:
         return all(a.status == "resolved" for a in self.alerts)
 
@@ -107,6 +145,7 @@ class Incident(BaseModel):
         """The verdict JSON of SPEC.md (plus a few extra fields), without the bookkeeping."""
         data = self.model_dump(mode="json", exclude={
             "generation", "assessed_generation", "pending", "running", "dirty", "last_state", "notify_seq",
+            "told",
         })
         data["progress"] = self.progress.model_dump(mode="json") if self.progress else None
         return data

@@ -101,10 +101,11 @@ local function request(iid)
     end
     return
   end
-  if f.pending == '1' then return end
   local first = f.assessed_generation == '0'
   local when = (first and tonumber(f.opened_ms) or d.now_ms) + d.wait_ms
   if when < d.now_ms then when = d.now_ms end
+  -- one is queued already; a later one (a re-check minutes away) is superseded by this sooner one
+  if f.pending == '1' and (f.due_ms == '' or tonumber(f.due_ms) <= when) then return end
   local gen = tonumber(f.generation) + 1
   f.generation, f.pending, f.due_ms = tostring(gen), '1', tostring(when)
   redis.call('HSET', key('incident', iid, 'flight'), 'generation', f.generation, 'pending', '1', 'due_ms', f.due_ms)

@@ -42,13 +42,13 @@ class LiveReceiver:
     With `answer`, a stand-in that answers every hook with that status (a receiver in trouble)."""
 
     def __init__(self, store: Store, tmp_path: Path, inventory: dict[str, Any] | None = None,
-                 token: str = TOKEN, answer: int | None = None) -> None:
+                 token: str = TOKEN, answer: int | None = None, settings: dict[str, Any] | None = None) -> None:
         self.store = store
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = token
         self.config: Config = from_data({"inventory": inventory or INVENTORY, "auth": {"tokens": [token]},
-                                         "incidents": {"group_wait": "10s"}}, base=tmp_path)
+                                         "incidents": {"group_wait": "10s"}, **(settings or {})}, base=tmp_path)
         self.answer = answer
         self.runner: web.AppRunner | None = None
 

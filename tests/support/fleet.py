@@ -36,6 +36,7 @@ class Fleet:
     ports: dict[str, int] = field(default_factory=dict)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (server, host header, path)
     runners: list[web.AppRunner] = field(default_factory=list)
+    sites: dict[tuple[str, str], web.AppRunner] = field(default_factory=dict)  # (server, service) -> its site
     hang_forever: asyncio.Event = field(default_factory=asyncio.Event)
 
     def address(self, server: str) -> str:
@@ -72,6 +73,15 @@ class Fleet:
         await runner.setup()
         await web.TCPSite(runner, self.address(server), self.port(service)).start()
         self.runners.append(runner)
+        self.sites[(server, service)] = runner
+
+    async def restart(self, server: str, service: str, behaviour: str = "ok") -> None:
+        """Stop one site and serve it again with another behaviour (the sites come back, or break)."""
+        old = self.sites.pop((server, service), None)
+        if old is not None:
+            self.runners.remove(old)
+            await old.cleanup()
+        await self.serve(server, service, behaviour)
 
     async def close(self) -> None:
         self.hang_forever.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "more_clients": "more clients", "more_changes": "more changes", "more_alerts": "more alerts",
         "more_services": "more services", "more_lines": "more lines in the incident",
         "firing": "firing", "resolved": "resolved",
+        "in_maintenance": "In maintenance (not reported)", "news": "Since the last message",
+        "why_first": "first verdict", "why_changed": "what changed",
+        "why_resolved_failing": "alerts resolved, but still failing",
+        "why_maintenance_started": "maintenance started", "why_maintenance_ended": "maintenance ended",
+        "why_reminder": "reminder: still failing", "why_recovered": "recovered", "why_by_hand": "checked by hand",
     },
     "ru": {
         "servers_alerting": "серверов с алертами", "server_alerting": "сервер с алертом",
@@ -57,6 +63,12 @@ PHRASES: dict[str, dict[str, str]] = {
         "more_clients": "клиентов ещё", "more_changes": "изменений ещё", "more_alerts": "алертов ещё",
         "more_services": "сервисов ещё", "more_lines": "строк ещё — в инциденте",
         "firing": "активен", "resolved": "снят",
+        "in_maintenance": "На плановых работах (без подробностей)", "news": "С прошлого сообщения",
+        "why_first": "первая оценка", "why_changed": "есть изменения",
+        "why_resolved_failing": "алерты сняты, но сбой продолжается",
+        "why_maintenance_started": "начались плановые работы", "why_maintenance_ended": "плановые работы закончились",
+        "why_reminder": "напоминание: сбой продолжается", "why_recovered": "восстановлено",
+        "why_by_hand": "проверка вручную",
     },
 }
 
@@ -90,6 +102,7 @@ class Digest:
     incident_id: str
     severity: str
     title: str  # the subject line
+    reason: str | None  # why this message was sent, in words: its first line
     headline: str | None
     quiet: str | None
     url: str
@@ -99,6 +112,8 @@ class Digest:
     unmapped: list[str]
     truncated: int
     t: dict[str, str]
+    in_maintenance: list[str] = field(default_factory=list)  # clients inside a window: named, never described
+    news: list[str] = field(default_factory=list)  # the incident's notes since the last message (acknowledgements)
 
 
 @dataclass
@@ -155,27 +170,38 @@ def chat_text(config: Config, digest: Digest, flavour: Flavour, *, title: bool =
     return "\n\n".join(p for p in paragraphs if p.strip())
 
 
-def subject(incident: Incident, clients: list[ClientVerdict], language: str = "en") -> str:
-    """`[CRITICAL] acme down · globex degraded · 3 servers alerting`: severity first, worst clients first.
+def subject(incident: Incident, clients: list[ClientVerdict], language: str = "en",
+            reasons: Sequence[str] = ()) -> str:
+    """`[CRITICAL] acme down · globex degraded · 3 servers alerting · what changed`: severity first, worst
+    clients first, why last.
 
     The bracketed severity stays English in every language: mail filters match on it, as on the verdict
     JSON. A message limited to one client is given that client's scoped incident (responder.model.scope),
-    so it carries that client's severity and alerting servers, not the incident's."""
+    so it carries that client's severity and alerting servers, not the incident's. Only a client that
+    was failing is said to have recovered; every alerting host counts, in the inventory or not."""
     words = SEVERITY_WORD[language]
     ph = PHRASES[language]
     severity = incident.severity or "ok"
     parts: list[str] = []
-    resolved = incident.status == "resolved"
     for c in clients[:3]:
-        parts.append(f"{c.client} {ph['recovered'] if resolved else words[c.severity]}")
+        back = c.severity == "ok" and c.client in incident.failed
+        parts.append(f"{c.client} {ph['recovered'] if back else words[c.severity]}")
     if len(clients) > 3:
         parts.append(f"+{len(clients) - 3} {ph['more']}")
-    n = len(incident.alerting_servers)
+    n = len(incident.alerting_hosts)
     if n:
         parts.append(f"{n} {ph[_plural(n, language, 'server_alerting', 'servers_alerting_few', 'servers_alerting')]}")
     elif incident.unmapped_hosts:
         parts.append(f"{len(incident.unmapped_hosts)} {ph['unmapped'].lower()}")
-    return f"[{severity.upper()}] " + " · ".join(parts or [incident.id])
+    why = reason_text(reasons, language)
+    return f"[{severity.upper()}] " + " · ".join((parts or [incident.id]) + ([why] if why else []))
+
+
+def reason_text(reasons: Sequence[str], language: str = "en") -> str | None:
+    """Why a message was sent, in words ("alerts resolved, but still failing; what changed")."""
+    ph = PHRASES[language]
+    said = [ph.get(f"why_{r}", r) for r in reasons]
+    return "; ".join(said) if said else None
 
 
 def _plural(n: int, language: str, one: str, few: str, many: str) -> str:
@@ -219,7 +245,7 @@ def _alert_line(a: Any, ph: dict[str, str]) -> str:
 
 
 def digest(config: Config, incident: Incident, clients: list[ClientVerdict], alerts: list[Any], title: str,
-           url: str) -> Digest:
+           url: str, reasons: Sequence[str] = (), news: Sequence[str] = ()) -> Digest:
     language = config.report.language
     ph = PHRASES[language]
     words = SEVERITY_WORD[language]
@@ -240,29 +266,38 @@ def digest(config: Config, incident: Incident, clients: list[ClientVerdict], ale
                                 c.maintenance, services))
     return Digest(
         incident_id=incident.id, severity=incident.severity or "ok", title=title,
-        headline=incident.headline, quiet=incident.quiet, url=url,
+        reason=reason_text(reasons, language), headline=incident.headline, quiet=incident.quiet, url=url,
         changes=[(c.client, ch) for c in clients for ch in c.changes],
         clients=lines, alerts=[_alert_line(a, ph) for a in alerts],
         unmapped=list(incident.unmapped_hosts),
         truncated=incident.truncated, t=ph,
+        in_maintenance=[c.client for c in incident.clients if c.maintenance and c not in clients],
+        news=list(news)[-10:],
     )
 
 
-def render(config: Config, incident: Incident, scope: str | None = None) -> Message:
+def render(config: Config, incident: Incident, scope: str | None = None, reasons: Sequence[str] = (),
+           news: Sequence[str] = ()) -> Message:
     """Render the incident for the config's own recipients (linking to the full page, behind the
     login), or, when `scope` names a client, that client's part only (responder.model.scope: chosen
-    from the data before a word is written), linking to the signed page its contacts open."""
+    from the data before a word is written), linking to the signed page its contacts open. `reasons`
+    say why it is sent, `news` are the notes since the last message. Of a client inside a maintenance
+    window, the config's recipients are shown its name only."""
     if scope is not None:
         incident = scope_of(incident, scope, config.inventory)
         url = links.client_url(config, incident.id, scope)
     else:
         url = config.incident_url(incident.id)
-    clients = incident.clients
+    quiet = {c.client for c in incident.clients if c.maintenance and c.client != scope}
+    clients = [c for c in incident.clients if c.client not in quiet]
     language = config.report.language
     env = environment(config)
-    alerts = list(incident.alerts)
-    title = subject(incident, clients, language)
-    d = digest(config, incident, clients, alerts, title, url)
+    inv = config.inventory
+    # an alert about clients in a window only is theirs
+    alerts = [a for a in incident.alerts if a.server is None or not inv.affected_by(a.server)
+              or not set(inv.affected_by(a.server)) <= quiet]
+    title = subject(incident, clients, language, reasons)
+    d = digest(config, incident, clients, alerts, title, url, reasons, news)
     ctx: dict[str, Any] = {
         "incident": incident, "clients": clients, "url": url, "colours": COLOURS,
         "words": SEVERITY_WORD[language], "t": PHRASES[language], "scope": scope,

@@ -390,17 +390,11 @@ def parse_data(data: dict[str, Any]) -> Batch:
         "long_date_time": _present(n.long_date_time),
     }.items() if v}
     alert = Alert(
-        source="icinga",
-        key=key,
-        identity=identity,
-        host=host,
-        status=status,
-        event=event,
-        name=_cap(name, 300),
-        summary=_cap(first_line, 500),
-        labels=labels,
-        starts_at=when if status == "firing" else None,
-        ends_at=when if status == "resolved" else None,
+        source="icinga", key=key, identity=identity, host=host, status=status, event=event,
+        name=_cap(name, 300), summary=_cap(first_line, 500), labels=labels,
+        author=_cap(_present(n.notification_author), 200) or None,
+        comment=_cap(_present(n.notification_comment), 1000) or None,
+        starts_at=when if status == "firing" else None, ends_at=when if status == "resolved" else None,
         received_at=received,
     )
     return Batch("icinga", [alert], warnings=warnings)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
@@ -337,6 +338,21 @@ def parse_data(data: dict[str, Any]) -> Batch:
         name=_cap(name, 300),
         summary=_cap(summary, 500),
         labels=labels,
+        author=_cap(p.event_update_user, 200) if update == "1" and p.event_update_user else None,
+        comment=_cap(p.event_update_message, 1000) if update == "1" and p.event_update_message else None,
+        starts_at=_when(p.event_date, p.event_time),
+        ends_at=_when(p.event_recovery_date, p.event_recovery_time) if status == "resolved" else None,
         received_at=utcnow(),
     )
     return Batch("zabbix", [alert])
+
+
+def _when(date: str | None, time: str | None) -> datetime | None:
+    """{EVENT.DATE} {EVENT.TIME} ("2025.11.18" "09:14:12") as a time: Zabbix writes them in its server's
+    time zone, taken here as UTC (run the Zabbix server in UTC, or read the times as its local ones)."""
+    if absent(date) or absent(time):
+        return None
+    try:
+        return datetime.strptime(f"{date} {time}".strip(), "%Y.%m.%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
