@@ -7,7 +7,7 @@ an alert costs the same at ten servers as at ten thousand.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -112,9 +112,13 @@ class Inventory(_Model):
     def _check_references(self) -> list[str]:
         problems: list[str] = []
         for cname, client in self.clients.items():
+            listed: set[str] = set()
             for i, s in enumerate(client.servers):
                 if s not in self.servers:
                     problems.append(f"clients.{cname}.servers[{i}]: unknown server {s!r}")
+                elif s in listed:
+                    problems.append(f"clients.{cname}.servers[{i}]: server {s!r} is listed twice")
+                listed.add(s)
             for i, s in enumerate(client.depends_on):
                 if s not in self.servers:
                     problems.append(f"clients.{cname}.depends_on[{i}]: unknown server {s!r}")
@@ -128,12 +132,18 @@ class Inventory(_Model):
                 if base is None and svc.url is None:
                     problems.append(f"{where}: unknown service {svc.name!r} (not in the catalogue and no url)")
                     continue
+                minimum, origin = _min_healthy(cname, client, where, svc, base)
+                if origin and minimum > len(client.servers):
+                    problems.append(f"{origin}: min_healthy {minimum} is more than the "
+                                    f"{len(client.servers)} servers of client {cname!r}")
+                    continue
                 try:
                     spec = ServiceSpec(
                         url=svc.url or (base.url if base else ""),
                         expect=svc.expect or (base.expect if base else Expect()),
                         verify_tls=svc.verify_tls if svc.verify_tls is not None else (
                             base.verify_tls if base else True),
+                        min_healthy=minimum,
                     )
                 except ValidationError as exc:
                     problems += pydantic_problems(exc, prefix=where)
@@ -142,10 +152,16 @@ class Inventory(_Model):
             self._resolved[cname] = resolved
         for i, window in enumerate(self.maintenance):
             where = f"maintenance[{i}]"
-            if (window.client is None) == (window.server is None):
-                problems.append(f"{where}: name exactly one of client or server")
+            if (window.server is None) == (window.client is None and window.service is None):
+                problems.append(f"{where}: name a client, a service (optionally with its client) or a server")
             if window.client is not None and window.client not in self.clients:
                 problems.append(f"{where}.client: unknown client {window.client!r}")
+            elif window.service is not None and not (
+                    window.service in self._resolved.get(window.client, {}) if window.client
+                    else any(window.service in r for r in self._resolved.values())):
+                problems.append(f"{where}.service: no client has service {window.service!r}"
+                                if window.client is None else
+                                f"{where}.service: client {window.client!r} has no service {window.service!r}")
             if window.server is not None and window.server not in self.servers:
                 problems.append(f"{where}.server: unknown server {window.server!r}")
             if window.ends <= window.starts:
@@ -198,6 +214,19 @@ class Inventory(_Model):
         """Clients whose services run on the server."""
         return self._clients_on.get(server, ())
 
+    def clients_by_server(self) -> Mapping[str, tuple[str, ...]]:
+        """The whole index behind `clients_on`, for loops over thousands of servers (one attribute
+        look-up instead of one per server)."""
+        return self._clients_on
+
+    def dependents_by_server(self) -> Mapping[str, tuple[str, ...]]:
+        """The whole index behind `dependents_of`."""
+        return self._dependents
+
+    def dependents_of(self, server: str) -> tuple[str, ...]:
+        """Clients that name the server in `depends_on` (infrastructure they need)."""
+        return self._dependents.get(server, ())
+
     def affected_by(self, server: str) -> tuple[str, ...]:
         """Clients an alert on this server touches: those on it, and those that depend on it."""
         on = self._clients_on.get(server, ())
@@ -210,6 +239,11 @@ class Inventory(_Model):
 
     def services_of(self, client: str) -> dict[str, ServiceSpec]:
         return self._resolved.get(client, {})
+
+    def min_healthy(self, client: str, service: str) -> int:
+        """How many of the client's servers must pass the service (see `_min_healthy`); 1 if unknown."""
+        spec = self._resolved.get(client, {}).get(service)
+        return (spec.min_healthy or 1) if spec is not None else 1
 
     def clients_with_service(self, service: str) -> list[str]:
         return [c for c in self.clients if service in self._resolved.get(c, {})]
@@ -229,6 +263,20 @@ class Inventory(_Model):
                     continue
                 out.append(make_target(client, sname, spec, server, self.servers[server]))
         return out
+
+
+def _min_healthy(cname: str, client: Client, where: str, svc: ClientService,
+                 base: ServiceSpec | None) -> tuple[int, str | None]:
+    """The most specific `min_healthy` wins: the client's own service entry, then the client, then the
+    catalogue service, then 1. The key path it came from is returned too (None for the default), so a
+    value larger than the client's server count is reported where it was written."""
+    if svc.min_healthy is not None:
+        return svc.min_healthy, f"{where}.min_healthy"
+    if client.min_healthy is not None:
+        return client.min_healthy, f"clients.{cname}.min_healthy"
+    if base is not None and base.min_healthy is not None:
+        return base.min_healthy, f"{where} (services.{svc.name}.min_healthy)"
+    return 1, None
 
 
 def _bracket(address: str) -> str:

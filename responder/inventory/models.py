@@ -31,9 +31,12 @@ class Expect(_Model):
 
 
 class ServiceSpec(_Model):
+    """A service as the catalogue names it, or as resolved for one client (then `min_healthy` is set)."""
+
     url: str
     expect: Expect = Expect()
     verify_tls: bool = True
+    min_healthy: int | None = Field(None, ge=1)  # critical when fewer of the client's servers pass
 
     @field_validator("url")
     @classmethod
@@ -94,6 +97,7 @@ class ClientService(_Model):
     url: str | None = None
     expect: Expect | None = None
     verify_tls: bool | None = None
+    min_healthy: int | None = Field(None, ge=1)
 
 
 class Client(_Model):
@@ -103,6 +107,7 @@ class Client(_Model):
     depends_on: list[str] = Field(default_factory=list)
     vhosts: list[str] = Field(default_factory=list)
     log_filter: str | None = None
+    min_healthy: int | None = Field(None, ge=1)  # for every service of the client that sets none itself
 
     _log_filter = field_validator("log_filter")(_pattern)
 
@@ -131,6 +136,7 @@ class MaintenanceWindow(_Model):
 
     client: str | None = None
     server: str | None = None
+    service: str | None = None  # that service only: on every client that has it, or on `client`
     starts: datetime = Field(alias="from")
     ends: datetime = Field(alias="to")
     reason: str = ""

@@ -37,7 +37,8 @@ async def assess(config: Config, clients: Iterable[str], *, servers: Iterable[st
         by_client[r.target.client][r.target.service].append(r.check)
     threshold = config.incidents.threshold
     verdicts = [
-        judge_client(c, [judge_service(s, checks, threshold, servers=inv.clients[c].servers)
+        judge_client(c, [judge_service(s, checks, threshold, servers=inv.clients[c].servers,
+                                        min_healthy=inv.min_healthy(c, s))
                          for s, checks in by_client[c].items()], threshold, language=config.report.language)
         for c in names
     ]
