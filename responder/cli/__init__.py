@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from responder.cli import assess, forward, incidents, inventory, maintenance, notifications, run, user
+from responder.cli import assess, forward, incidents, inventory, maintenance, notifications, planning, run, user
 from responder.cli.common import Fail, err
 from responder.errors import ConfigError, ResponderError
 
@@ -21,7 +21,7 @@ def cli() -> None:
     """Per-server alerts in, per-client verdicts out."""
 
 
-for _module in (run, assess, inventory, incidents, forward, maintenance, notifications, user):
+for _module in (run, assess, inventory, incidents, forward, maintenance, notifications, planning, user):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
