@@ -58,9 +58,10 @@ class Plan:
 
 
 def allowed_down(inv: Inventory, client: str) -> int | None:
-    """How many of the client's servers may be down at once; None when it has no services."""
+    """How many of the client's servers may be down at once; None when it has no services (or no
+    servers), so nothing of it limits a batch."""
     services = inv.services_of(client)
-    if not services:
+    if not services or not inv.clients[client].servers:
         return None
     return len(inv.clients[client].servers) - max(inv.min_healthy(client, s) for s in services)
 
@@ -107,7 +108,7 @@ class _Room:
                     f"{c} needs all {n} of its servers up (min_healthy {n - allowed})"
                 out.append(Blocked(server, c, why))
         for c in self.needed_by.get(server, ()):
-            if c not in on and self.allowed(c) is not None:
+            if self.inv.services_of(c) and not any(b.client == c for b in out):
                 out.append(Blocked(server, c, f"{c} depends on it (depends_on): a single point"))
         return out
 
@@ -117,7 +118,7 @@ def why_blocked(inv: Inventory, server: str) -> list[Blocked]:
     return _Room(inv).blocked(server)
 
 
-def plan(inv: Inventory, servers: Iterable[str]) -> Plan:
+def plan(inv: Inventory, servers: Iterable[str], dsatur_budget: int = DSATUR_BUDGET) -> Plan:
     """Batches for these server names (see the module docstring)."""
     room = _Room(inv)
     wanted = list(dict.fromkeys(servers))
@@ -140,7 +141,7 @@ def plan(inv: Inventory, servers: Iterable[str]) -> Plan:
     need = {c: -(-n // cap[c]) for c, n in in_scope.items()}
     bound = max(need.values(), default=1 if placeable else 0)
     weight = {s: sum(1.0 / cap[c] for c in limits[s]) for s in placeable}
-    if sum(n * need[c] for c, n in in_scope.items()) <= DSATUR_BUDGET:
+    if sum(n * need[c] for c, n in in_scope.items()) <= dsatur_budget:
         batches = _dsatur(placeable, limits, cap, weight)
     else:
         batches = _first_fit(sorted(placeable, key=lambda s: (-weight[s], s)), limits, cap)
