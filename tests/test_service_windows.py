@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from responder.config import from_data, load
+from responder.config import from_data
 from responder.errors import ConfigError
 from responder.lifecycle import maintenance
 from responder.lifecycle.maintenance import Window
@@ -90,8 +90,8 @@ def test_with_nothing_failing_every_service_must_be_covered(tmp_path: Path) -> N
 
 def test_inventory_service_windows_are_checked(tmp_path: Path) -> None:
     when = {"from": "2026-12-01T22:00:00Z", "to": "2026-12-01T23:00:00Z"}
-    ok = from_data({"inventory": {**INVENTORY, "maintenance": [{"service": "store", **when},
-                                                               {"service": "shop", "client": "globex", **when}]}}, base=tmp_path)
+    windows = [{"service": "store", **when}, {"service": "shop", "client": "globex", **when}]
+    ok = from_data({"inventory": {**INVENTORY, "maintenance": windows}}, base=tmp_path)
     assert [(w.service, w.client) for w in maintenance.from_inventory(ok)] == [("store", None), ("shop", "globex")]
     with pytest.raises(ConfigError) as info:
         from_data({"inventory": {**INVENTORY, "maintenance": [
@@ -111,8 +111,8 @@ async def test_a_service_window_silences_that_service_end_to_end(
     path = write_config(tmp_path, inventory, email={
         "host": "127.0.0.1", "port": smtp.port, "to": ["noc@test"]})  # type: ignore[attr-defined]
     env = {"RESPONDER_REDIS_URL": redis_url}
-    code, out, err = await run_responder_async("maintenance", "add", "--service", "shop", "--for", "1h",
-                                               "--reason", "shop 2.0", "--config", str(path), env=env)
+    code, _out, err = await run_responder_async("maintenance", "add", "--service", "shop", "--for", "1h",
+                                                "--reason", "shop 2.0", "--config", str(path), env=env)
     assert code == 0, err
     async with TestClient(TestServer(make_app_for(path, store))) as client:
         resp = await client.post("/hooks/alertmanager", data=storm(fleet, hosts=("s2:9100",)), headers=AUTH)
