@@ -137,6 +137,11 @@ class Inventory(_Model):
                     problems.append(f"{origin}: min_healthy {minimum} is more than the "
                                     f"{len(client.servers)} servers of client {cname!r}")
                     continue
+                if base is not None and svc.url is None and svc.expect is None and svc.verify_tls is None:
+                    # the catalogue's, already validated: share it (10,000s of clients name the catalogue)
+                    resolved[svc.name] = base if base.min_healthy == minimum else \
+                        base.model_copy(update={"min_healthy": minimum})
+                    continue
                 try:
                     spec = ServiceSpec(
                         url=svc.url or (base.url if base else ""),
