@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from responder.inventory import Inventory
-from responder.model.verdict import RANK, Severity, worst
+from responder.model.verdict import Severity, worst, worst_first
 
 
 class UnknownHost(ValueError):
@@ -110,7 +110,7 @@ def impact(inv: Inventory, servers: Iterable[str], threshold: float = 0.0) -> Im
         left = total - len(lost)
         per = [ServiceImpact(s, "critical" if dep else service_severity(total, left, m, threshold), total, left, m)
                for s in services for m in (inv.min_healthy(cname, s),)]
-        per.sort(key=lambda v: (-RANK[v.severity], v.service))
+        per.sort(key=lambda v: (worst_first(v.severity), v.service))
         out.append(ClientImpact(cname, worst(v.severity for v in per), tuple(per), tuple(lost), dep))
-    out.sort(key=lambda c: (-RANK[c.severity], c.client))
+    out.sort(key=lambda c: (worst_first(c.severity), c.client))
     return Impact(down, tuple(out))
