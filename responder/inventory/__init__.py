@@ -7,159 +7,31 @@ an alert costs the same at ten servers as at ten thousand.
 from __future__ import annotations
 
 import ipaddress
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError
 
 from responder.errors import ConfigError, pydantic_problems
+from responder.inventory.models import (
+    Client,
+    ClientService,
+    Contacts,
+    Expect,
+    HostMatch,
+    MaintenanceWindow,
+    Server,
+    ServerSsh,
+    ServiceSpec,
+    Target,
+    _Model,
+)
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Expect(_Model):
-    """What a passing answer looks like. No status list means any 2xx or 3xx."""
-
-    status: list[int] = Field(default_factory=list)
-    body_contains: str | None = None
-    max_ms: float | None = Field(None, gt=0)
-
-    def status_ok(self, status: int) -> bool:
-        return status in self.status if self.status else 200 <= status < 400
-
-
-class ServiceSpec(_Model):
-    url: str
-    expect: Expect = Expect()
-    verify_tls: bool = True
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        parts = urlsplit(url.replace("{address}", "address.invalid").replace("{server}", "server.invalid"))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
-        return url
-
-
-def _pattern(value: str | None) -> str | None:
-    """A `log_filter` must compile here, not fail later on a worker."""
-    if value is not None:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-    return value
-
-
-class ServerSsh(_Model):
-    port: int = Field(22, ge=1, le=65535)
-    username: str | None = None
-    host: str | None = None
-    known_hosts: str | None = None
-    insecure_skip_host_key_check: bool = False
-
-
-class Server(_Model):
-    address: str
-    aliases: list[str] = Field(default_factory=list)
-    ssh: ServerSsh = ServerSsh()
-    logs: list[str] = Field(default_factory=list)
-    log_filter: str | None = None
-    role: str | None = None
-
-    _log_filter = field_validator("log_filter")(_pattern)
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, address: str) -> str:
-        if not address.strip():
-            raise ValueError("an address cannot be empty")
-        return address.strip()
-
-
-class Contacts(_Model):
-    email: list[str] = Field(default_factory=list)
-    teams: str | None = None
-    slack: str | None = None
-    telegram: str | int | None = None
-
-
-class ClientService(_Model):
-    """One service of a client: a catalogue name, optionally with its own url/expect."""
-
-    name: str
-    url: str | None = None
-    expect: Expect | None = None
-    verify_tls: bool | None = None
-
-
-class Client(_Model):
-    servers: list[str] = Field(default_factory=list)
-    services: list[ClientService] = Field(default_factory=list)
-    contacts: Contacts = Contacts()
-    depends_on: list[str] = Field(default_factory=list)
-    vhosts: list[str] = Field(default_factory=list)
-    log_filter: str | None = None
-
-    _log_filter = field_validator("log_filter")(_pattern)
-
-    @field_validator("services", mode="before")
-    @classmethod
-    def _services(cls, items: Any) -> Any:
-        """Accept `- reports` and `- shop: {url: ...}` as the spec writes them."""
-        if not isinstance(items, list):
-            return items
-        out: list[Any] = []
-        for item in items:
-            if isinstance(item, str):
-                out.append({"name": item})
-            elif isinstance(item, dict) and len(item) == 1 and "name" not in item:
-                ((name, body),) = item.items()
-                if body is None:
-                    body = {}
-                out.append({"name": name, **body} if isinstance(body, dict) else {"name": name, "url": body})
-            else:
-                out.append(item)
-        return out
-
-
-class MaintenanceWindow(_Model):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    client: str | None = None
-    server: str | None = None
-    starts: datetime = Field(alias="from")
-    ends: datetime = Field(alias="to")
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One check: a client's service on one server, with where to connect and what to send."""
-
-    client: str
-    service: str
-    server: str
-    url: str  # what a person reads
-    connect_url: str  # the same URL with the server's address as host
-    host_header: str | None  # the URL's own host, sent as Host (None when the URL names the address)
-    server_hostname: str | None  # TLS SNI
-    expect: Expect
-    verify_tls: bool
-
-
-@dataclass(frozen=True, slots=True)
-class HostMatch:
-    host: str
-    server: str | None
-    clients: tuple[str, ...]
+__all__ = [
+    "Client", "ClientService", "Contacts", "Expect", "HostMatch", "Inventory", "MaintenanceWindow", "Server",
+    "ServerSsh", "ServiceSpec", "Target", "host_candidates", "load_inventory_data", "make_target",
+]
 
 
 def _ip(text: str) -> str | None:
@@ -240,9 +112,13 @@ class Inventory(_Model):
     def _check_references(self) -> list[str]:
         problems: list[str] = []
         for cname, client in self.clients.items():
+            listed: set[str] = set()
             for i, s in enumerate(client.servers):
                 if s not in self.servers:
                     problems.append(f"clients.{cname}.servers[{i}]: unknown server {s!r}")
+                elif s in listed:
+                    problems.append(f"clients.{cname}.servers[{i}]: server {s!r} is listed twice")
+                listed.add(s)
             for i, s in enumerate(client.depends_on):
                 if s not in self.servers:
                     problems.append(f"clients.{cname}.depends_on[{i}]: unknown server {s!r}")
@@ -256,12 +132,23 @@ class Inventory(_Model):
                 if base is None and svc.url is None:
                     problems.append(f"{where}: unknown service {svc.name!r} (not in the catalogue and no url)")
                     continue
+                minimum, origin = _min_healthy(cname, client, where, svc, base)
+                if origin and minimum > len(client.servers):
+                    problems.append(f"{origin}: min_healthy {minimum} is more than the "
+                                    f"{len(client.servers)} servers of client {cname!r}")
+                    continue
+                if base is not None and svc.url is None and svc.expect is None and svc.verify_tls is None:
+                    # the catalogue's, already validated: share it (10,000s of clients name the catalogue)
+                    resolved[svc.name] = base if base.min_healthy == minimum else \
+                        base.model_copy(update={"min_healthy": minimum})
+                    continue
                 try:
                     spec = ServiceSpec(
                         url=svc.url or (base.url if base else ""),
                         expect=svc.expect or (base.expect if base else Expect()),
                         verify_tls=svc.verify_tls if svc.verify_tls is not None else (
                             base.verify_tls if base else True),
+                        min_healthy=minimum,
                     )
                 except ValidationError as exc:
                     problems += pydantic_problems(exc, prefix=where)
@@ -270,10 +157,16 @@ class Inventory(_Model):
             self._resolved[cname] = resolved
         for i, window in enumerate(self.maintenance):
             where = f"maintenance[{i}]"
-            if (window.client is None) == (window.server is None):
-                problems.append(f"{where}: name exactly one of client or server")
+            if (window.server is None) == (window.client is None and window.service is None):
+                problems.append(f"{where}: name a client, a service (optionally with its client) or a server")
             if window.client is not None and window.client not in self.clients:
                 problems.append(f"{where}.client: unknown client {window.client!r}")
+            elif window.service is not None and not (
+                    window.service in self._resolved.get(window.client, {}) if window.client
+                    else any(window.service in r for r in self._resolved.values())):
+                problems.append(f"{where}.service: no client has service {window.service!r}"
+                                if window.client is None else
+                                f"{where}.service: client {window.client!r} has no service {window.service!r}")
             if window.server is not None and window.server not in self.servers:
                 problems.append(f"{where}.server: unknown server {window.server!r}")
             if window.ends <= window.starts:
@@ -326,6 +219,19 @@ class Inventory(_Model):
         """Clients whose services run on the server."""
         return self._clients_on.get(server, ())
 
+    def clients_by_server(self) -> Mapping[str, tuple[str, ...]]:
+        """The whole index behind `clients_on`, for loops over thousands of servers (one attribute
+        look-up instead of one per server)."""
+        return self._clients_on
+
+    def dependents_by_server(self) -> Mapping[str, tuple[str, ...]]:
+        """The whole index behind `dependents_of`."""
+        return self._dependents
+
+    def dependents_of(self, server: str) -> tuple[str, ...]:
+        """Clients that name the server in `depends_on` (infrastructure they need)."""
+        return self._dependents.get(server, ())
+
     def affected_by(self, server: str) -> tuple[str, ...]:
         """Clients an alert on this server touches: those on it, and those that depend on it."""
         on = self._clients_on.get(server, ())
@@ -338,6 +244,11 @@ class Inventory(_Model):
 
     def services_of(self, client: str) -> dict[str, ServiceSpec]:
         return self._resolved.get(client, {})
+
+    def min_healthy(self, client: str, service: str) -> int:
+        """How many of the client's servers must pass the service (see `_min_healthy`); 1 if unknown."""
+        spec = self._resolved.get(client, {}).get(service)
+        return (spec.min_healthy or 1) if spec is not None else 1
 
     def clients_with_service(self, service: str) -> list[str]:
         return [c for c in self.clients if service in self._resolved.get(c, {})]
@@ -357,6 +268,20 @@ class Inventory(_Model):
                     continue
                 out.append(make_target(client, sname, spec, server, self.servers[server]))
         return out
+
+
+def _min_healthy(cname: str, client: Client, where: str, svc: ClientService,
+                 base: ServiceSpec | None) -> tuple[int, str | None]:
+    """The most specific `min_healthy` wins: the client's own service entry, then the client, then the
+    catalogue service, then 1. The key path it came from is returned too (None for the default), so a
+    value larger than the client's server count is reported where it was written."""
+    if svc.min_healthy is not None:
+        return svc.min_healthy, f"{where}.min_healthy"
+    if client.min_healthy is not None:
+        return client.min_healthy, f"clients.{cname}.min_healthy"
+    if base is not None and base.min_healthy is not None:
+        return base.min_healthy, f"{where} (services.{svc.name}.min_healthy)"
+    return 1, None
 
 
 def _bracket(address: str) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from responder.config import Config
 from responder.lifecycle.changes import diff, headline
-from responder.lifecycle.maintenance import Window, covering
+from responder.lifecycle.maintenance import Window, covering, covering_services
 from responder.model.incident import Incident
 from responder.model.verdict import ClientVerdict, failing_servers, worst
 
@@ -29,6 +29,8 @@ def settle(inc: Incident, clients: list[ClientVerdict], previous: dict[str, Clie
         failing = failing_servers(c)
         touching = {s for s in alerting if c.client in inv.affected_by(s)}
         window = covering(active, c.client, failing or touching)
+        # issue 15: else service windows, when they cover every service in trouble (maintenance.py)
+        window = window or covering_services(active, c)
         c.maintenance = window.describe() if window else None
     inc.clients = clients
     inc.failed += [c.client for c in clients if c.severity != "ok" and c.client not in inc.failed]

@@ -48,7 +48,8 @@ def judge(config: Config, clients: Iterable[str], checks: Callable[[str], Check 
             check = checks(request_key(t))
             if check is not None:
                 by_service[t.service].append(for_target(check, t))
-        services_judged = [judge_service(s, found, threshold, servers=inv.clients[c].servers)
+        services_judged = [judge_service(s, found, threshold, servers=inv.clients[c].servers,
+                                         min_healthy=inv.min_healthy(c, s))
                            for s, found in by_service.items()]
         verdicts.append(judge_client(c, services_judged, threshold, language=config.report.language))
     return sorted(verdicts, key=lambda v: (worst_first(v.severity), v.client))
