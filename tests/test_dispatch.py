@@ -303,7 +303,7 @@ async def test_storm_of_three_webhooks_gives_one_message_per_recipient(
     telegram_acme = chat.of("telegram", "-100200")[0].payload["text"]
     assert "globex" not in telegram_acme and "acme" in telegram_acme
     rendered = render(cfg, final)
-    assert rendered.subject.startswith("[CRITICAL] acme down")
+    assert rendered.subject.startswith("[CRITICAL] acme critical")
 
 
 async def test_rq_runs_a_job_again_after_a_transient_failure_and_sends_once(

@@ -12,6 +12,7 @@ from responder.model.alert import Alert, utcnow
 from responder.model.verdict import ClientVerdict, NotificationRecord, Severity
 
 IncidentStatus = Literal["open", "assessed", "resolved"]
+IncidentKind = Literal["alerts", "check"]  # what opened it: monitoring alerts, or `responder check --notify`
 
 
 def new_id(now: datetime | None = None) -> str:
@@ -51,6 +52,7 @@ class Progress(BaseModel):
 class Incident(BaseModel):
     id: str
     status: IncidentStatus = "open"
+    kind: IncidentKind = "alerts"
     severity: Severity | None = None  # None until the first assessment
     opened_at: datetime
     updated_at: datetime

@@ -20,12 +20,11 @@ from responder.config import Config
 from responder.model.incident import Incident
 from responder.model.scope import scope as scope_of
 from responder.model.verdict import ClientVerdict
+from responder.wording import phrases
 from workers.notify.markup import Flavour, Safe
 
-SEVERITY_WORD = {
-    "en": {"critical": "down", "degraded": "degraded", "ok": "ok"},
-    "ru": {"critical": "недоступен", "degraded": "деградация", "ok": "в норме"},
-}
+# one word per severity, the same as on the pages and in the terminal (responder/wording.py)
+SEVERITY_WORD = {lang: {s: phrases(lang)[s] for s in ("critical", "degraded", "ok")} for lang in ("en", "ru")}
 COLOURS = {"critical": "#b3261e", "degraded": "#b26a00", "ok": "#1e7b34"}
 PHRASES: dict[str, dict[str, str]] = {
     "en": {
@@ -41,7 +40,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "maintenance": "Maintenance", "slow": "slow", "failing": "failing", "pending": "OPEN",
         "more_clients": "more clients", "more_changes": "more changes", "more_alerts": "more alerts",
         "more_services": "more services", "more_lines": "more lines in the incident",
-        "firing": "firing", "resolved": "resolved",
+        "firing": "firing", "resolved": "resolved", "of_failing": "{failing} of {total} failing",
     },
     "ru": {
         "servers_alerting": "серверов с алертами", "server_alerting": "сервер с алертом",
@@ -56,7 +55,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "maintenance": "Плановые работы", "slow": "медленно", "failing": "сбой", "pending": "ОТКРЫТ",
         "more_clients": "клиентов ещё", "more_changes": "изменений ещё", "more_alerts": "алертов ещё",
         "more_services": "сервисов ещё", "more_lines": "строк ещё — в инциденте",
-        "firing": "активен", "resolved": "снят",
+        "firing": "активен", "resolved": "снят", "of_failing": "сбой: {failing} из {total}",
     },
 }
 
@@ -156,7 +155,7 @@ def chat_text(config: Config, digest: Digest, flavour: Flavour, *, title: bool =
 
 
 def subject(incident: Incident, clients: list[ClientVerdict], language: str = "en") -> str:
-    """`[CRITICAL] acme down · globex degraded · 3 servers alerting`: severity first, worst clients first.
+    """`[CRITICAL] acme critical · globex degraded · 3 servers alerting`: severity first, worst clients first.
 
     The bracketed severity stays English in every language: mail filters match on it, as on the verdict
     JSON. A message limited to one client is given that client's scoped incident (responder.model.scope),
