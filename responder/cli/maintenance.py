@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-from rich.table import Table
 
 from responder.cli.common import config_option, fail, load_config, open_store, out
 from responder.config import parse_duration
@@ -52,14 +51,9 @@ def list_windows(show_all: bool, as_json: bool, config_path: str | None) -> None
     if as_json:
         click.echo(json.dumps([w.model_dump(mode="json") for w in found], indent=2))
         return
-    table = Table()
-    for col in ("id", "on", "from (UTC)", "to (UTC)", "state", "reason", "origin"):
-        table.add_column(col)
-    for w in found:
-        state = "open" if w.active(now) else ("ended" if w.ends <= now else "planned")
-        table.add_row(w.id, f"client {w.client}" if w.client else f"server {w.server}",
-                      f"{w.starts:%Y-%m-%d %H:%M}", f"{w.ends:%Y-%m-%d %H:%M}", state, w.reason, w.origin)
-    out.print(table if found else "no maintenance windows")
+    from responder.cli.terminal import print_windows
+
+    print_windows(out, found, now)
 
 
 @group.command("end")
