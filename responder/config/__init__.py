@@ -6,15 +6,18 @@ hands the typed `Config` to whatever needs it.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from responder.errors import ConfigError, pydantic_problems
+from responder.errors import ConfigError, key_path, pydantic_problems
 from responder.inventory import Inventory, load_inventory_data
 
 DEFAULT_CONFIG = "responder.yaml"
@@ -397,9 +400,91 @@ def from_data(data: dict[str, Any], base: Path, source: str | None = None) -> Co
             ssh["client_keys"] = [resolve_path(str(k), base) for k in ssh["client_keys"]]
         data["ssh"] = ssh
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(pydantic_problems(exc), source) from None
+        raise ConfigError(config_problems(exc, Config), source) from None
+    if isinstance(data.get("routes"), dict):
+        unrouted = unconfigured_routes(config, list(data["routes"]))
+        if unrouted:
+            raise ConfigError(unrouted, source)
+    return config
+
+
+# -- error formatting ---------------------------------------------------------------------------------
+
+_CHANNEL_CONFIG = {"email": "email", "teams": "chat.teams", "slack": "chat.slack", "telegram": "chat.telegram"}
+
+
+def unconfigured_routes(config: Config, severities: Sequence[str] = ("critical", "degraded", "ok")) -> list[str]:
+    """A route naming a channel with no config would send nothing, silently: that is a config error."""
+    configured = {"email": config.email is not None, "teams": config.chat.teams is not None,
+                  "slack": config.chat.slack is not None, "telegram": config.chat.telegram is not None}
+    problems = []
+    for severity in severities:
+        for channel in config.routes.for_severity(severity):
+            if not configured[channel]:
+                problems.append(f"routes.{severity}: '{channel}' has no config (set {_CHANNEL_CONFIG[channel]},"
+                                f" or take it out of the route)")
+    return problems
+
+
+def _model_at(model: type[BaseModel] | None, loc: Sequence[Any]) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at `loc` (mappings and lists are stepped through)."""
+    for part in loc:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            continue  # a mapping key (a client's name) or a union tag
+        model = _inner_model(field.annotation)
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def config_problems(exc: ValidationError, model: type[BaseModel]) -> list[str]:
+    """pydantic's errors as lines a person acts on: a typo names itself and the key it probably meant
+    ("unknown key 'group_wiat' (did you mean 'group_wait'?)"), and a required key that was only
+    misspelt is reported as the typo, not as missing."""
+    errors = exc.errors()
+    extra = {tuple(e["loc"]) for e in errors if e.get("type") == "extra_forbidden"}
+    lines: list[str] = []
+    meant: set[tuple[Any, ...]] = set()
+    rest = []
+    for loc in sorted(extra, key=str):
+        parent, key = loc[:-1], str(loc[-1])
+        holder = _model_at(model, parent)
+        names = [n for n, f in holder.model_fields.items()] if holder else []
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        where = key_path(parent)
+        text = f"unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+        lines.append(f"{where}: {text}" if where else text)
+        if close:
+            meant.add((*parent, close[0]))
+    for e in errors:
+        loc = tuple(e["loc"])
+        if e.get("type") == "extra_forbidden" or (e.get("type") == "missing" and loc in meant):
+            continue
+        rest.append(e)
+    return lines + pydantic_problems(_Errors(rest))
+
+
+class _Errors:
+    """The errors left to word as pydantic_problems does (it only calls `.errors()`)."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        self._errors = errors
+
+    def errors(self) -> list[Any]:
+        return self._errors
 
 
 _current: Config | None = None
