@@ -62,12 +62,12 @@ async def test_teams_card_shape(chat: ChatEndpoints) -> None:
     card = attachment["content"]
     assert (card["type"], card["version"], attachment["contentType"]) == \
         ("AdaptiveCard", "1.4", "application/vnd.microsoft.card.adaptive")
-    assert card["body"][0]["color"] == "attention" and card["body"][0]["text"].startswith(r"\[CRITICAL\] acme down")
+    assert card["body"][0]["color"] == "attention" and card["body"][0]["text"].startswith(r"\[CRITICAL\] acme critical")
     lines = texts(card)
     # headline, then what changed, then the FactSet of clients, then services
     assert lines[1] == "acme down, globex degraded" and lines[2] == "What changed"
     assert lines.index("acme=ok → critical") < lines.index("Clients") < \
-        lines.index("acme=down: shop down on all 2 servers")
+        lines.index("acme=critical: shop down on both servers")
     assert "globex · store=degraded 1/3: s3: no answer within 1s" in lines
     assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open the incident", "url": URL}]
 
@@ -151,12 +151,12 @@ async def test_slack_blocks_within_limits(chat: ChatEndpoints) -> None:
     assert outcome.record.status == "sent" and chat.problems == []
     [got] = chat.of("slack")
     blocks = got.payload["blocks"]
-    title = "[CRITICAL] acme down · globex degraded · initech ok · 2 servers alerting"
+    title = "[CRITICAL] acme critical · globex degraded · initech ok · 2 servers alerting"
     assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "emoji": False, "text": title}}
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
     assert sections[0].startswith("acme down, globex degraded\n\n*What changed*")
     assert sections[-1] == f"<{URL}|Open the incident>"
-    assert got.payload["text"].startswith("[CRITICAL] acme down") and URL in got.payload["text"]
+    assert got.payload["text"].startswith("[CRITICAL] acme critical") and URL in got.payload["text"]
 
 
 async def test_slack_big_incident_is_trimmed_to_block_limits(chat: ChatEndpoints, tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ async def test_slack_plain_mode_for_mattermost(chat: ChatEndpoints) -> None:
     [got] = chat.of("slack", "mm")
     assert set(got.payload) == {"text"}
     text = got.payload["text"]
-    assert text.startswith(r"**\[CRITICAL\] acme down") and text.endswith(f"[Open the incident]({URL})")
+    assert text.startswith(r"**\[CRITICAL\] acme critical") and text.endswith(f"[Open the incident]({URL})")
     assert r"\<script\>" in text and r"\*bold\*" in text and "@channel" not in text
 
 
@@ -194,7 +194,7 @@ async def test_telegram_html_escaped(chat: ChatEndpoints) -> None:
     assert outcome.record.status == "sent" and chat.problems == []
     [got] = chat.of("telegram", "-100100")
     text = got.payload["text"]
-    assert text.startswith("<b>[CRITICAL] acme down") and f'<a href="{URL}">Open the incident</a>' in text
+    assert text.startswith("<b>[CRITICAL] acme critical") and f'<a href="{URL}">Open the incident</a>' in text
     assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; *bold* &lt;@channel&gt;" in text
     assert got.payload["disable_web_page_preview"] is True
 

@@ -15,7 +15,7 @@ async def test_check_exit_codes(fleet: Fleet, tmp_path: Path) -> None:
     path = write_config(tmp_path, await shared_fleet(fleet))
     code, out, err = await run_responder_async("check", "--client", "acme", "--config", str(path))
     assert code == 1, err
-    assert "CRITICAL" in out and "shop down on all 2 servers" in out
+    assert "CRITICAL" in out and "shop down on both servers" in out
     code, out, err = await run_responder_async("check", "--client", "globex", "--config", str(path))
     assert code == 0, err
     assert "DEGRADED" in out
@@ -50,14 +50,46 @@ async def test_check_notify_sends_mail(fleet: Fleet, tmp_path: Path, smtp: Colle
     assert code == 0, err
     [msg] = smtp.wait_for(1)
     assert msg["Subject"].startswith("[DEGRADED] globex degraded")
-    assert json.loads(out)["notifications"][0]["status"] == "sent"
+    verdict = json.loads(out)
+    assert verdict["notifications"][0]["status"] == "sent" and verdict["kind"] == "check"
+    body = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Alerts:" not in body  # a check has none: no empty section
+    assert f"/incidents/{verdict['id']}" in body
+    # the link opens: the incident is in the store, for the pages and for `responder incident`
+    code, out, err = await run_responder_async("incident", verdict["id"], "--json", "--config", str(path))
+    assert code == 0, err
+    stored = json.loads(out)
+    assert stored["kind"] == "check" and stored["notifications"][0]["status"] == "sent"
+    code, out, err = await run_responder_async("incidents", "--config", str(path), env={"COLUMNS": "80"})
+    assert code == 0 and verdict["id"] in out and "check:" in out, out
+
+
+async def test_check_server_never_overstates(fleet: Fleet, tmp_path: Path) -> None:
+    path = write_config(tmp_path, await shared_fleet(fleet))
+    code, out, err = await run_responder_async("check", "--server", "s3", "--config", str(path),
+                                               env={"COLUMNS": "80"})
+    assert code == 0, err
+    assert "CRITICAL" not in out and "DEGRADED" in out
+    text = " ".join(out.split())
+    assert "failing on s3, 1 of 3 servers; 2 not checked" in text
+    assert "dry run: not stored" in text
+
+
+async def test_check_all_and_help(fleet: Fleet, tmp_path: Path) -> None:
+    path = write_config(tmp_path, await shared_fleet(fleet))
+    code, out, err = await run_responder_async("check", "--all", "--json", "--config", str(path))
+    assert code == 1, err
+    assert sorted(c["client"] for c in json.loads(out)["clients"]) == ["acme", "globex", "hooli", "initech"]
+    for command in ("check", "replay"):
+        help_text = run_responder(command, "--help").stdout
+        assert "Exit status: 0 no client is critical, 1 some client is critical, 2 bad usage" in help_text
 
 
 def test_check_usage_errors(tmp_path: Path) -> None:
     path = write_config(tmp_path, {"servers": {"a": {"address": "10.0.0.1"}},
                                    "clients": {"c": {"servers": ["a"], "services": [{"x": {"url": "http://{address}/"}}]}}})
     cases = [
-        (["check"], "name what to check"),
+        (["check"], "--all"),
         (["check", "--client", "nope"], "unknown client 'nope'"),
         (["check", "--server", "zz"], "unknown server 'zz'"),
         (["check", "--service", "zz"], "no client has a service 'zz'"),

@@ -135,3 +135,20 @@ def test_one_rule_turns_listen_into_a_url() -> None:
     assert listen_url(":8080") == "http://127.0.0.1:8080"
     cfg = from_data({"listen": "[::1]:9000", "inventory": {"servers": {}, "clients": {}}}, Path("."))
     assert cfg.incident_url("x") == "http://[::1]:9000/incidents/x"
+
+
+def test_typos_name_the_key_they_meant(tmp_path: Path) -> None:
+    inv = {"servers": {}, "clients": {}}
+    cases = [
+        ({"incidents": {"group_wiat": "10s"}}, ["incidents: unknown key 'group_wiat' (did you mean 'group_wait'?)"]),
+        # a misspelt required key is the typo, not a missing key
+        ({"chat": {"telegram": {"tokn": "x"}}}, ["chat.telegram: unknown key 'tokn' (did you mean 'token'?)"]),
+        ({"emial": {}}, ["unknown key 'emial' (did you mean 'email'?)"]),
+        ({"zzz": 1}, ["unknown key 'zzz'"]),
+        ({"routes": {"critical": ["email", "teams"]}, "email": {"host": "127.0.0.1"}},
+         ["routes.critical: 'teams' has no config (set chat.teams, or take it out of the route)"]),
+    ]
+    for data, lines in cases:
+        with pytest.raises(ConfigError) as err:
+            from_data({"inventory": inv, **data}, base=tmp_path)
+        assert err.value.problems == lines, data

@@ -109,7 +109,9 @@ def test_plan_dedupes_a_contact_that_is_also_the_channel(chat: ChatEndpoints) ->
 
 
 async def test_telegram_contact_without_a_bot_is_recorded_as_skipped(chat: ChatEndpoints, store: Store) -> None:
-    cfg = sample_config(chat, chat={"teams": {"url": chat.teams_url()}})
+    # config now refuses a route to a channel with no config; the channel's own guard stays the safety net
+    full = sample_config(chat)
+    cfg = full.model_copy(update={"chat": full.chat.model_copy(update={"telegram": None})})
     inc = sample_incident()
     save(store, inc)
     outcomes = await notify(store, cfg, inc.id, "state-1", policy=FAST)
@@ -303,7 +305,7 @@ async def test_storm_of_three_webhooks_gives_one_message_per_recipient(
     telegram_acme = chat.of("telegram", "-100200")[0].payload["text"]
     assert "globex" not in telegram_acme and "acme" in telegram_acme
     rendered = render(cfg, final)
-    assert rendered.subject.startswith("[CRITICAL] acme down")
+    assert rendered.subject.startswith("[CRITICAL] acme critical")
 
 
 async def test_rq_runs_a_job_again_after_a_transient_failure_and_sends_once(

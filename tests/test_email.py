@@ -68,7 +68,7 @@ async def test_plain(message: Any) -> None:
     for collector in start(port):
         await send_mail(EmailConfig(host="127.0.0.1", port=port, to=["noc@test"]), message, "noc@test")
         [got] = collector.messages
-        assert got["Subject"].startswith("[CRITICAL] acme down")
+        assert got["Subject"].startswith("[CRITICAL] acme critical")
         assert [p.get_content_type() for p in got.iter_parts()][:1] == ["multipart/alternative"]
 
 

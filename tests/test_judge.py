@@ -17,7 +17,7 @@ def checks(*states: str) -> list[Check]:
 def test_down_on_every_server_is_critical() -> None:
     v = judge_service("shop", checks("fail", "fail"), threshold=10)
     assert (v.severity, v.servers_failing, v.servers_total) == ("critical", 2, 2)
-    assert describe(v, 10) == "shop down on all 2 servers"
+    assert describe(v, 10) == "shop down on both servers"
 
 
 def test_single_server_down_is_critical() -> None:
@@ -52,7 +52,7 @@ def test_client_takes_its_worst_service_and_summarises_worst_first() -> None:
                 judge_service("blog", checks("ok", "ok"), 10)]
     c = judge_client("acme", services, 10)
     assert c.severity == "critical"
-    assert c.summary.startswith("shop down on all 2 servers; reports failing on 1 of 2 servers")
+    assert c.summary.startswith("shop down on both servers; reports failing on s1, 1 of 2 servers")
     assert [s.service for s in c.services] == ["shop", "reports", "blog"]
     assert failing_servers(c) == ["s1", "s2"]
 
@@ -60,7 +60,7 @@ def test_client_takes_its_worst_service_and_summarises_worst_first() -> None:
 def test_client_all_ok_summary() -> None:
     services = [judge_service("a", checks("ok", "ok"), 10), judge_service("b", checks("ok", "ok"), 10)]
     c = judge_client("acme", services, 10)
-    assert (c.severity, c.summary) == ("ok", "all 2 services pass on 2 servers")
+    assert (c.severity, c.summary) == ("ok", "both services pass on both servers")
 
 
 def test_incident_takes_worst_client() -> None:
@@ -78,7 +78,7 @@ def test_failing_checks_listed_first() -> None:
 def test_summary_in_the_reports_language() -> None:
     services = [judge_service("shop", checks("fail", "fail"), 10), judge_service("blog", checks("fail", "ok"), 10)]
     assert judge_client("acme", services, 10, language="ru").summary == \
-        "shop недоступен на всех серверах (2); blog: сбой на 1 из 2 (50%)"
+        "shop недоступен на обоих серверах; blog: сбой на s1, 1 из 2"
 
 
 def test_servers_not_checked_neither_pass_nor_fail() -> None:

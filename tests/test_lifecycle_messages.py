@@ -134,19 +134,19 @@ async def test_maintenance_keeps_a_client_out_of_every_message_but_its_neighbour
         [globex] = to(smtp, "ops@globex.test")
         assert "acme" not in everything(globex) and "store" in everything(globex)
         page = await (await client.get(f"/incidents/{iid}")).text()
-        assert "maintenance:" in page
+        assert f"maintenance {window_id} on client acme" in page
 
         # the window ends: acme is assessed again at once, and told
         code, out, err = await run_responder_async("maintenance", "end", window_id, "--config", str(path), env=env)
         assert code == 0 and "ended" in out, err
         await drain(path, redis_url)
         [acme] = to(smtp, "noc@acme.test")
-        assert acme["Subject"] == "[CRITICAL] acme down · 1 server alerting · maintenance ended; first verdict"
+        assert acme["Subject"] == "[CRITICAL] acme critical · 1 server alerting · maintenance ended; first verdict"
         assert "shop" in everything(acme)
         [_, noc] = to(smtp, "noc@test")
-        assert noc["Subject"].endswith("· maintenance ended; what changed") and "acme down" in noc["Subject"]
+        assert noc["Subject"].endswith("· maintenance ended; what changed") and "acme critical" in noc["Subject"]
         assert len(to(smtp, "ops@globex.test")) == 1  # globex's part did not change
         page = await (await client.get(f"/incidents/{iid}")).text()
-        assert "maintenance:" not in page and "Notifications held back" not in page
+        assert f"maintenance {window_id}" not in page and "Notifications held back" not in page
         inc = store.get_incident(iid)
         assert inc is not None and inc.told[NOC].reasons == ["maintenance_ended", "changed"]

@@ -207,7 +207,7 @@ def test_subject_says_why_counts_every_host_and_recovers_only_the_failing(tmp_pa
     inc = incident("s1", "db-99")  # db-99 is in no inventory: it still alerts
     assess(inc, cfg, T0, {"s1": DOWN, "s2": DOWN}, {"s2": UP, "s3": UP})
     assert subject(inc, inc.clients, reasons=["first"]) == \
-        "[CRITICAL] acme down · globex ok · 2 servers alerting · first verdict"
+        "[CRITICAL] acme critical · globex ok · 2 servers alerting · first verdict"
     inc.alerts = incident("s1", "db-99", status="resolved").alerts
     assess(inc, cfg, T0 + timedelta(minutes=5), {"s1": UP, "s2": UP}, {"s2": UP, "s3": UP})
     assert inc.status == "resolved"

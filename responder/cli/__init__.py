@@ -44,7 +44,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="responder", prog_name="responder")
+@click.version_option(package_name="responder-triage", prog_name="responder")
 def cli() -> None:
     """Per-server alerts in, per-client verdicts out."""
 

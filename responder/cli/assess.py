@@ -1,4 +1,8 @@
-"""`check` and `replay`: the assessment run by hand, in this process."""
+"""`check` and `replay`: the assessment run by hand, in this process.
+
+With `--notify` the verdict is stored as an incident (kind `check` for `check`), so the link in every
+message opens it and `responder incident ID` reads it; without, it is a dry run and nothing is stored.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from responder.cli.common import config_option, err, fail, load_config, out
+from responder.cli.common import config_option, err, fail, load_config, open_store, out
 from responder.config import Config
 from responder.errors import PayloadError
 from responder.intake.mapping import map_alerts
@@ -18,6 +22,7 @@ from responder.lifecycle import maintenance
 from responder.lifecycle.settle import settle
 from responder.model.alert import utcnow
 from responder.model.incident import Incident, new_id
+from responder.store import Store
 
 
 def _assess_inline(cfg: Config, incident: Incident, *, as_json: bool, notify: bool, evidence: bool = True,
@@ -35,12 +40,22 @@ def _assess_inline(cfg: Config, incident: Incident, *, as_json: bool, notify: bo
     # the job's own rules (status, headline, maintenance); no store here, so no "what changed"
     settle(incident, verdicts, {}, maintenance.from_inventory(cfg), cfg, utcnow())
     if notify:
-        incident.notifications = asyncio.run(deliver(cfg, incident, plan(cfg, incident)))
+        with open_store(cfg) as store:
+            _keep(store, incident)  # first, so the link in the message already opens
+            incident.notifications = asyncio.run(deliver(cfg, incident, plan(cfg, incident)))
+            _keep(store, incident)
     if as_json:
         click.echo(json.dumps(incident.public(), indent=2, ensure_ascii=False))
     else:
-        print_incident(out, incident)
+        print_incident(out, incident, stored=notify, language=cfg.report.language)
     return 1 if incident.severity == "critical" else 0
+
+
+def _keep(store: Store, incident: Incident) -> None:
+    with store.guard(), store.transaction() as pipe:
+        store.put_incident(pipe, incident)
+        for verdict in incident.clients:
+            store.put_last_verdict(pipe, verdict)
 
 
 @click.command()
@@ -50,7 +65,11 @@ def _assess_inline(cfg: Config, incident: Incident, *, as_json: bool, notify: bo
 @click.option("--notify", is_flag=True, help="send notifications (dry run without it)")
 @config_option
 def replay(file: str, source: str | None, as_json: bool, notify: bool, config_path: str | None) -> None:
-    """Run a saved alert payload through the pipeline and print the verdict."""
+    """Run a saved alert payload through the pipeline and print the verdict.
+
+    \b
+    Exit status: 0 no client is critical, 1 some client is critical, 2 bad usage or bad input.
+    """
     cfg = load_config(config_path)
     try:
         body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
@@ -82,18 +101,27 @@ def replay(file: str, source: str | None, as_json: bool, notify: bool, config_pa
 @click.command()
 @click.option("--client", "clients", multiple=True, metavar="C", help="a client (repeatable)")
 @click.option("--service", "services", multiple=True, metavar="S", help="a service across all clients that have it")
-@click.option("--server", "servers", multiple=True, metavar="H", help="a server: name, alias or address")
+@click.option("--server", "servers", multiple=True, metavar="H",
+              help="a server: name, alias or address; its clients' other servers count as not checked")
+@click.option("--all", "everything", is_flag=True, help="every client in the inventory")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict JSON")
 @click.option("--notify", is_flag=True, help="send notifications for the verdict")
 @click.option("--logs", is_flag=True, help="also pull log lines from failing servers")
 @config_option
-def check(clients: tuple[str, ...], services: tuple[str, ...], servers: tuple[str, ...], as_json: bool,
-          notify: bool, logs: bool, config_path: str | None) -> None:
-    """Probe on demand (no alert needed) and print the verdict."""
+def check(clients: tuple[str, ...], services: tuple[str, ...], servers: tuple[str, ...], everything: bool,
+          as_json: bool, notify: bool, logs: bool, config_path: str | None) -> None:
+    """Probe on demand (no alert needed) and print the verdict.
+
+    A server left out by --server is not checked: neither passing nor failing, so a partial check
+    never calls a client critical that still has servers nobody looked at.
+
+    \b
+    Exit status: 0 no client is critical, 1 some client is critical, 2 bad usage or bad input.
+    """
     cfg = load_config(config_path)
     inv = cfg.inventory
-    if not (clients or services or servers):
-        fail("name what to check: --client C, --service S or --server H")
+    if not (clients or services or servers or everything):
+        fail("name what to check: --client C, --service S, --server H or --all")
     for c in clients:
         if c not in inv.clients:
             fail(f"unknown client {c!r}")
@@ -106,7 +134,9 @@ def check(clients: tuple[str, ...], services: tuple[str, ...], servers: tuple[st
         if name is None:
             fail(f"unknown server {h!r}")
         server_names.append(name)
-    if clients:
+    if everything:
+        chosen = list(inv.clients)
+    elif clients:
         chosen = list(clients)
     elif services:
         chosen = [c for s in services for c in inv.clients_with_service(s)]
@@ -116,7 +146,7 @@ def check(clients: tuple[str, ...], services: tuple[str, ...], servers: tuple[st
     if not chosen:
         fail("no client runs on the given servers")
     now = utcnow()
-    incident = Incident(id=f"check-{new_id(now)}", opened_at=now, updated_at=now, affected=chosen)
+    incident = Incident(id=new_id(now), kind="check", opened_at=now, updated_at=now, affected=chosen)
     sys.exit(_assess_inline(cfg, incident, as_json=as_json, notify=notify, evidence=logs,
                             servers=server_names or None, services=list(services) or None))
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from responder.cli.common import config_option, fail, load_config, open_store, out
 from responder.config import Config, parse_duration
@@ -106,14 +105,9 @@ def list_windows(show_all: bool, as_json: bool, config_path: str | None) -> None
     if as_json:
         click.echo(json.dumps([w.model_dump(mode="json") for w in found], indent=2))
         return
-    table = Table()
-    for col in ("id", "on", "from (UTC)", "to (UTC)", "state", "reason", "origin"):
-        table.add_column(col)
-    for w in found:
-        state = "open" if w.active(now) else ("ended" if w.ends <= now else "planned")
-        table.add_row(w.id, w.target(),
-                      f"{w.starts:%Y-%m-%d %H:%M}", f"{w.ends:%Y-%m-%d %H:%M}", state, w.reason, w.origin)
-    out.print(table if found else "no maintenance windows")
+    from responder.cli.terminal import print_windows
+
+    print_windows(out, found, now)
 
 
 @group.command("end")

@@ -1,4 +1,8 @@
-"""Verdicts and incidents for a person at a terminal (rich tables and a progress bar)."""
+"""Verdicts and incidents for a person at a terminal (rich tables and a progress bar).
+
+Ids and times are never cut, at any width and in a pipe: their columns keep their full width and the
+free-text columns fold instead.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,16 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from responder.inventory import HostMatch, Inventory
+from responder.lifecycle.maintenance import Window
 from responder.model.incident import Incident
+from responder.wording import incident_headline, of_failing
 
 STYLE = {"critical": "bold red", "degraded": "bold yellow", "ok": "green", None: "dim"}
 
@@ -21,9 +28,18 @@ def severity_text(severity: str | None) -> Text:
     return Text((severity or "pending").upper(), style=STYLE.get(severity, ""))
 
 
-def print_incident(console: Console, incident: Incident) -> None:
-    head = Text.assemble(severity_text(incident.severity), f"  incident {incident.id}  ({incident.status})")
-    console.print(head)
+def _whole(table: Table, name: str, values: list[str], **kwargs: Any) -> None:
+    """A column that never cuts its values (ids, times): as wide as its longest value."""
+    table.add_column(name, no_wrap=True, min_width=max([len(name), *(len(v) for v in values)]), **kwargs)
+
+
+def print_incident(console: Console, incident: Incident, stored: bool = True, language: str = "en") -> None:
+    kind = ", from check" if incident.kind == "check" else ""
+    head = Text.assemble(severity_text(incident.severity), f"  incident {incident.id}  ({incident.status}{kind})")
+    console.print(head, soft_wrap=True)
+    console.print(Text(incident_headline(incident, language), style="bold"), soft_wrap=False)
+    if not stored:
+        console.print(Text("dry run: not stored (with --notify it is kept and can be opened)", style="dim"))
     if incident.progress:
         console.print(Text(incident.progress.summary(incident.running), style="dim"))
     if incident.quiet:
@@ -33,7 +49,10 @@ def print_incident(console: Console, incident: Incident) -> None:
     table.add_column("severity")
     table.add_column("summary", overflow="fold")
     for c in incident.clients:
-        table.add_row(c.client, severity_text(c.severity), Text(c.summary))
+        summary = Text(c.summary)
+        if c.maintenance:
+            summary.append(f"\n{c.maintenance}", style="yellow")
+        table.add_row(c.client, severity_text(c.severity), summary)
     if incident.clients:
         console.print(table)
     failing = Table(title="failing or slow checks", title_justify="left")
@@ -45,7 +64,8 @@ def print_incident(console: Console, incident: Incident) -> None:
             for k in s.checks:
                 if not k.ok or k.slow:
                     rows += 1
-                    failing.add_row(c.client, s.service, k.server, str(k.status or "–"),
+                    failing.add_row(c.client, Text(f"{s.service}\n{of_failing(s.servers_failing, s.servers_total)}"),
+                                    k.server, str(k.status or "–"),
                                     f"{k.latency_ms:.0f} ms" if k.latency_ms is not None else "",
                                     Text(k.error or ("slow" if k.slow else "")))
     if rows:
@@ -64,13 +84,39 @@ def print_incident(console: Console, incident: Incident) -> None:
 
 
 def print_incident_list(console: Console, incidents: list[Incident]) -> None:
-    table = Table()
-    for col in ("incident", "severity", "status", "clients", "alerts", "opened (UTC)"):
-        table.add_column(col)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    _whole(table, "incident", [i.id for i in incidents])
+    _whole(table, "severity", ["CRITICAL"])
+    _whole(table, "status", ["resolved"])
+    table.add_column("clients", overflow="fold", ratio=1)
+    _whole(table, "alerts", [])
+    _whole(table, "opened (UTC)", ["2000-01-01 00:00"])
     for i in incidents:
         clients = ", ".join(c.client for c in i.clients) or ", ".join(i.affected)
+        if i.kind == "check":
+            clients = f"check: {clients}"
         table.add_row(i.id, severity_text(i.severity), i.status, Text(clients), str(len(i.alerts)),
-                      f"{i.opened_at:%Y-%m-%d %H:%M:%S}")
+                      f"{i.opened_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+def print_windows(console: Console, windows: list[Window], now: Any) -> None:
+    """Maintenance windows: ids and both ends whole; what they cover and why fold."""
+    if not windows:
+        console.print("no maintenance windows")
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    _whole(table, "id", [w.id for w in windows])
+    table.add_column("on", overflow="fold")
+    _whole(table, "from (UTC)", ["2000-01-01 00:00"])
+    _whole(table, "to (UTC)", ["2000-01-01 00:00"])
+    table.add_column("state", overflow="fold")
+    table.add_column("reason", overflow="fold", ratio=1)
+    table.add_column("origin", overflow="fold")
+    for w in windows:
+        state = "open" if w.active(now) else ("ended" if w.ends <= now else "planned")
+        table.add_row(w.id, w.target(),
+                      f"{w.starts:%Y-%m-%d %H:%M}", f"{w.ends:%Y-%m-%d %H:%M}", state, Text(w.reason or ""), w.origin)
     console.print(table)
 
 

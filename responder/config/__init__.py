@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from responder.errors import ConfigError, pydantic_problems
+from responder.config.problems import config_problems
+from responder.errors import ConfigError
 from responder.inventory import Inventory, load_inventory_data
 
 DEFAULT_CONFIG = "responder.yaml"
@@ -399,9 +401,34 @@ def from_data(data: dict[str, Any], base: Path, source: str | None = None) -> Co
             ssh["client_keys"] = [resolve_path(str(k), base) for k in ssh["client_keys"]]
         data["ssh"] = ssh
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(pydantic_problems(exc), source) from None
+        raise ConfigError(config_problems(exc, Config), source) from None
+    if isinstance(data.get("routes"), dict):
+        unrouted = unconfigured_routes(config, list(data["routes"]))
+        if unrouted:
+            raise ConfigError(unrouted, source)
+    return config
+
+
+# -- error formatting ---------------------------------------------------------------------------------
+
+_CHANNEL_CONFIG = {"email": "email", "teams": "chat.teams", "slack": "chat.slack", "telegram": "chat.telegram"}
+
+
+def unconfigured_routes(config: Config, severities: Sequence[str] = ("critical", "degraded", "ok")) -> list[str]:
+    """A route naming a channel with no config would send nothing, silently: that is a config error."""
+    configured = {"email": config.email is not None, "teams": config.chat.teams is not None,
+                  "slack": config.chat.slack is not None, "telegram": config.chat.telegram is not None}
+    problems = []
+    for severity in severities:
+        for channel in config.routes.for_severity(severity):
+            if not configured[channel]:
+                problems.append(f"routes.{severity}: '{channel}' has no config (set {_CHANNEL_CONFIG[channel]},"
+                                f" or take it out of the route)")
+    return problems
+
+
 
 
 _current: Config | None = None

@@ -16,6 +16,7 @@ NOC = "*"  # the scope of the config's own recipients (email.to, the chat channe
 # why a message is sent, in the order a message names them (responder/lifecycle/tell.py decides)
 Reason = Literal["recovered", "resolved_failing", "maintenance_ended", "maintenance_started", "changed", "first",
                  "reminder", "by_hand"]
+IncidentKind = Literal["alerts", "check"]  # what opened it: monitoring alerts, or `responder check --notify`
 
 
 def new_id(now: datetime | None = None) -> str:
@@ -82,6 +83,7 @@ class Told(BaseModel):
 class Incident(BaseModel):
     id: str
     status: IncidentStatus = "open"
+    kind: IncidentKind = "alerts"
     severity: Severity | None = None  # None until the first assessment
     opened_at: datetime
     updated_at: datetime

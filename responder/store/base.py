@@ -38,6 +38,7 @@ class Base:
     def __init__(self, conn: redis.Redis, prefix: str = PREFIX) -> None:
         self.r = conn
         self.p = prefix
+        self.errors = 0  # times this process found the store unavailable (for /metrics)
 
     def _key(self, *parts: str) -> str:
         """The one place a key is spelled: every key Responder writes is built here."""
@@ -57,8 +58,10 @@ class Base:
         try:
             yield
         except (RedisConnectionError, RedisTimeoutError, LockError) as exc:
+            self.errors += 1
             raise StoreUnavailable(f"the store is unavailable: {exc}") from exc
         except RedisError as exc:
+            self.errors += 1
             if "LOADING" in str(exc) or "MISCONF" in str(exc) or "READONLY" in str(exc):
                 raise StoreUnavailable(f"the store is unavailable: {exc}") from exc
             raise

@@ -14,6 +14,8 @@ from responder.model.incident import Incident
 from responder.store.base import T, text
 from responder.store.shards import Shards
 
+CLIENT_HISTORY = 200  # incidents remembered per client for its page
+
 
 class Incidents(Shards):
     # -- maintenance windows ------------------------------------------------------------------------
@@ -119,6 +121,11 @@ class Incidents(Shards):
     def count_incidents(self) -> int:
         return int(self.r.zcard(self._key("incidents")))
 
+    def incidents_of_client(self, client: str, limit: int = 20) -> list[Incident]:
+        """The newest incidents that assessed (or will assess) the client, newest first (its page)."""
+        ids = [text(i) for i in self.r.zrevrange(self._key("client", client, "incidents"), 0, limit - 1)]
+        return self.get_incidents(ids, alerts=False)
+
     def open_incident_of(self, client: str) -> str | None:
         v = self.r.get(self._key("open", client))
         return text(v) if v else None
@@ -152,6 +159,9 @@ class Incidents(Shards):
                 pipe.eval(self._APPEND, 1, self._key("incident", i, name), 200 if name == "notes" else 0,
                           *getattr(incident, field))
         pipe.zadd(self._key("incidents"), {i: incident.opened_at.timestamp()})
+        for client in dict.fromkeys([*incident.affected, *(c.client for c in incident.clients)]):
+            pipe.zadd(self._key("client", client, "incidents"), {i: incident.opened_at.timestamp()})
+            pipe.zremrangebyrank(self._key("client", client, "incidents"), 0, -CLIENT_HISTORY - 1)
         if alerts and incident.alerts:
             pipe.hset(self._key("incident", i, "alerts"),
                       mapping={a.identity: a.model_dump_json() for a in incident.alerts})

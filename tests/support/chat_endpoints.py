@@ -364,13 +364,16 @@ def sample_config(endpoints: ChatEndpoints, inventory: dict[str, Any] | None = N
 
     from responder.config import from_data
 
-    everything = ["email", "teams", "slack", "telegram"]
+    chat = settings.get("chat") or {
+        "teams": {"url": endpoints.teams_url()}, "slack": {"url": endpoints.slack_url()},
+        "telegram": {"token": TELEGRAM_TOKEN, "chat_id": "-100100", "api_url": endpoints.base_url}}
+    # every configured channel (a route to a channel with no config is an error)
+    mail = ["email"] if "email" in settings else []
+    everything = [*mail, *(c for c in ("teams", "slack", "telegram") if c in chat)]
     data: dict[str, Any] = {
         "inventory": inventory if inventory is not None else sample_inventory(endpoints),
-        "public_url": "https://responder.example.test",
-        "chat": {"teams": {"url": endpoints.teams_url()}, "slack": {"url": endpoints.slack_url()},
-                 "telegram": {"token": TELEGRAM_TOKEN, "chat_id": "-100100", "api_url": endpoints.base_url}},
-        "routes": {"critical": everything, "degraded": everything, "ok": ["email"]},
+        "public_url": "https://responder.example.test", "chat": chat,
+        "routes": {"critical": everything, "degraded": everything, "ok": mail},
         "auth": {"secret": "test-link-secret-of-chat-tests"},  # no link-secret file written under ./var
     }
     data.update(settings)

@@ -48,6 +48,7 @@ async def assess(config: Config, clients: Iterable[str], *, servers: Iterable[st
     return verdicts
 
 
+
 def assess_job(incident_id: str, generation: int) -> str:
     """RQ job: assess one incident (one generation of it) by fanning its probes out into shards."""
     config = config_module.current()

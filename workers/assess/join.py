@@ -12,20 +12,39 @@ store and the incident's `assessed_generation` make sure only one of them settle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 
+from redis.exceptions import RedisError
 from rq import get_current_job
 
 from responder import config as config_module
 from responder.config import Config
 from responder.lifecycle.flight import finish_assessment
-from responder.model.alert import Alert
+from responder.model.alert import Alert, utcnow
+from responder.model.incident import Incident
 from responder.model.verdict import Check, ClientVerdict, worst_first
 from responder.runtime.queues import assess_scheduler, notify_scheduler
 from responder.store import Store
 from workers.assess.judge import judge_client, judge_service
 from workers.assess.probe import for_target, request_key
+
+
+def record_stats(store: Store, verdicts: list[ClientVerdict], incident: Incident) -> None:
+    """For /metrics: how long the assessment took (from when it was due to its verdict), each
+    probe's duration, and the checks by result."""
+    checks = [k for v in verdicts for s in v.services for k in s.checks]
+    if incident.due_at is not None:
+        store.observe("assessment", [max(0.0, (utcnow() - incident.due_at).total_seconds())])
+    store.observe("probe", [k.latency_ms / 1000 for k in checks if k.latency_ms is not None])
+    with store.r.pipeline(transaction=False) as pipe:
+        for result in ("ok", "slow", "failing"):
+            n = sum(1 for k in checks if ("failing" if not k.ok else "slow" if k.slow else "ok") == result)
+            if n:
+                store.count("checks", result, n=n, pipe=pipe)
+        pipe.execute()
+
 
 JOIN_CLAIM_TTL = 120  # seconds: longer than a join lasts; a dead joiner's claim lapses after it
 
@@ -90,6 +109,8 @@ def join(store: Store, config: Config, incident_id: str, generation: int) -> str
         fresh = store.get_incident(incident_id, alerts=False)
         if fresh is None or fresh.assessed_generation >= generation:
             return "already joined"
+        with contextlib.suppress(RedisError):  # a counter never costs an assessment
+            record_stats(store, verdicts, fresh)
         conn = store.r
         settled = finish_assessment(store, config, incident_id, generation, verdicts,
                                     assess_scheduler(conn), notify_scheduler(conn))

@@ -114,6 +114,8 @@ def _record(store: Store, incident_id: str, outcomes: list[Outcome]) -> None:
         if fresh is not None:
             fresh.notifications.extend(o.record for o in outcomes)
             store.put_incident(pipe, fresh, alerts=False)
+            for o in outcomes:  # for /metrics: notifications by channel and status
+                store.count("notifications", o.record.channel, o.record.status, pipe=pipe)
 
     with store.guard():
         store.update_incident(incident_id, record, alerts=False)

@@ -21,12 +21,11 @@ from responder.config import Config
 from responder.model.incident import Incident
 from responder.model.scope import scope as scope_of
 from responder.model.verdict import ClientVerdict
+from responder.wording import phrases
 from workers.notify.markup import Flavour, Safe
 
-SEVERITY_WORD = {
-    "en": {"critical": "down", "degraded": "degraded", "ok": "ok"},
-    "ru": {"critical": "недоступен", "degraded": "деградация", "ok": "в норме"},
-}
+# one word per severity, the same as on the pages and in the terminal (responder/wording.py)
+SEVERITY_WORD = {lang: {s: phrases(lang)[s] for s in ("critical", "degraded", "ok")} for lang in ("en", "ru")}
 COLOURS = {"critical": "#b3261e", "degraded": "#b26a00", "ok": "#1e7b34"}
 PHRASES: dict[str, dict[str, str]] = {
     "en": {
@@ -48,6 +47,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "why_resolved_failing": "alerts resolved, but still failing",
         "why_maintenance_started": "maintenance started", "why_maintenance_ended": "maintenance ended",
         "why_reminder": "reminder: still failing", "why_recovered": "recovered", "why_by_hand": "checked by hand",
+        "of_failing": "{failing} of {total} failing",
     },
     "ru": {
         "servers_alerting": "серверов с алертами", "server_alerting": "сервер с алертом",
@@ -69,6 +69,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "why_maintenance_started": "начались плановые работы", "why_maintenance_ended": "плановые работы закончились",
         "why_reminder": "напоминание: сбой продолжается", "why_recovered": "восстановлено",
         "why_by_hand": "проверка вручную",
+        "of_failing": "сбой: {failing} из {total}",
     },
 }
 
@@ -172,7 +173,7 @@ def chat_text(config: Config, digest: Digest, flavour: Flavour, *, title: bool =
 
 def subject(incident: Incident, clients: list[ClientVerdict], language: str = "en",
             reasons: Sequence[str] = ()) -> str:
-    """`[CRITICAL] acme down · globex degraded · 3 servers alerting · what changed`: severity first, worst
+    """`[CRITICAL] acme critical · globex degraded · 3 servers alerting · what changed`: severity first, worst
     clients first, why last.
 
     The bracketed severity stays English in every language: mail filters match on it, as on the verdict
