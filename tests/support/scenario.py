@@ -70,7 +70,8 @@ def write_config(directory: Path, inventory: dict[str, Any], **settings: Any) ->
         "inventory": inventory,
         "auth": {"tokens": ["test-token"]},
         "incidents": {"group_wait": "0s", "threshold": 10, "cooldown": "30m"},
-        "probe": {"timeout": "1s", "retries": 0, "concurrency": 50},
+        # a deadline far beyond any test: a loaded machine must never turn slow shards into "not checked"
+        "probe": {"timeout": "1s", "retries": 0, "concurrency": 50, "deadline": "10m"},
     }
     data.update(settings)
     path = directory / "responder.yaml"
