@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-import logging
+import os
 from pathlib import Path
 
 import click
 
 from responder import config as config_module
 from responder.cli.common import config_option, fail, load_config
+from responder.runtime import logs
+
+log_format_option = click.option(
+    "--log-format", type=click.Choice(logs.FORMATS), envvar=logs.FORMAT_ENV, default="text", show_default=True,
+    help=f"text for people, json for log pipelines (one object per line); also ${logs.FORMAT_ENV}")
 
 
 @click.command()
 @config_option
 @click.option("--workers", type=click.IntRange(0, 256), default=0, show_default=True,
               help="also run N RQ worker processes")
-def serve(config_path: str | None, workers: int) -> None:
+@log_format_option
+def serve(config_path: str | None, workers: int, log_format: str) -> None:
     """Webhook receiver, web pages, JSON API and /metrics."""
     from responder.runtime import serve as server
 
     cfg = load_config(config_path)
+    os.environ[logs.FORMAT_ENV] = log_format  # the supervised workers write the same format
+    logs.configure(config_module.log_level(), log_format)
     source = str(Path(cfg.source_path).resolve()) if cfg.source_path else None
     server.run(cfg, source, workers)
 
@@ -27,7 +35,8 @@ def serve(config_path: str | None, workers: int) -> None:
 @click.command()
 @config_option
 @click.option("--burst", is_flag=True, help="exit when the queues are empty")
-def worker(config_path: str | None, burst: bool) -> None:
+@log_format_option
+def worker(config_path: str | None, burst: bool, log_format: str) -> None:
     """An RQ worker for Responder's queues; run many, on many machines, against one Redis."""
     import redis
 
@@ -45,7 +54,7 @@ def worker(config_path: str | None, burst: bool) -> None:
     except redis.RedisError as exc:
         fail(f"cannot reach Redis at {url}: {exc}")
     level = config_module.log_level()
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure(level, log_format)
     ResponderWorker(list(QUEUES), connection=conn).work(burst=burst, with_scheduler=True, logging_level=level)
 
 

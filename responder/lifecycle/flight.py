@@ -17,6 +17,7 @@ from responder.lifecycle.tell import tell
 from responder.model.alert import utcnow
 from responder.model.incident import Incident
 from responder.model.verdict import ClientVerdict
+from responder.runtime.logs import about
 from responder.store import Store
 
 UNMAPPED = "_unmapped"  # the pointer an incident of unmapped alerts only is found by
@@ -126,5 +127,5 @@ def finish_assessment(store: Store, config: Config, incident_id: str, generation
         return inc
 
     # optimistic, no lock: an alert that changes the incident meanwhile makes it run again on a fresh copy
-    with store.guard():
+    with store.guard(), about(incident_id):
         return store.update_incident(incident_id, finish)

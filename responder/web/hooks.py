@@ -17,6 +17,7 @@ from aiohttp import web
 
 from responder.errors import PayloadError, StoreUnavailable
 from responder.intake.sources import SOURCES, parser_for
+from responder.runtime import logs
 from responder.web.context import CONTEXT, Context
 
 log = logging.getLogger("responder.hooks")
@@ -98,6 +99,9 @@ async def receive(request: web.Request) -> web.Response:
         return _error(503, "the store is unavailable; retry later", **{"Retry-After": RETRY_AFTER})
     m.hook(source, 202)
     m.alerts(source, batch.alerts)
+    for _ in logs.each(accepted.incidents):  # one line per incident the delivery touched, naming it
+        log.info("%s delivery from %s: %d alerts, %d duplicates", source, request.remote, accepted.accepted,
+                 accepted.duplicates)
     answer: dict[str, Any] = {"accepted": accepted.accepted, "incidents": accepted.incidents}
     if accepted.duplicates:
         answer["duplicates"] = accepted.duplicates

@@ -18,6 +18,7 @@ from responder.config import Config
 from responder.lifecycle.flight import begin_assessment
 from responder.model.alert import Alert
 from responder.model.verdict import Check, ClientVerdict
+from responder.runtime.logs import incident_job
 from responder.store import Store
 from workers.assess.join import gather_evidence, judge
 from workers.assess.probe import Request, Result, distinct, for_target, probe_requests
@@ -49,6 +50,7 @@ async def assess(config: Config, clients: Iterable[str], *, servers: Iterable[st
 
 
 
+@incident_job
 def assess_job(incident_id: str, generation: int) -> str:
     """RQ job: assess one incident (one generation of it) by fanning its probes out into shards."""
     config = config_module.current()

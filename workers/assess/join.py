@@ -25,6 +25,7 @@ from responder.lifecycle.flight import finish_assessment
 from responder.model.alert import Alert, utcnow
 from responder.model.incident import Incident
 from responder.model.verdict import Check, ClientVerdict, worst_first
+from responder.runtime.logs import incident_job
 from responder.runtime.queues import assess_scheduler, notify_scheduler
 from responder.store import Store
 from workers.assess.judge import judge_client, judge_service
@@ -120,6 +121,7 @@ def join(store: Store, config: Config, incident_id: str, generation: int) -> str
     return f"{settled.severity}: {len(verdicts)} clients, {len(raw)} requests reported"
 
 
+@incident_job
 def join_job(incident_id: str, generation: int) -> str:
     """RQ job: the join, queued by the last shard to report and scheduled at the deadline."""
     job = get_current_job()

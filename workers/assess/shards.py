@@ -32,6 +32,7 @@ from responder.config import Config, ProbeConfig
 from responder.model.alert import utcnow
 from responder.model.incident import Incident
 from responder.model.verdict import Check
+from responder.runtime.logs import incident_job
 from responder.runtime.queues import assess_workers, queue_join, queue_shards
 from responder.store import Store
 from workers.assess.join import join
@@ -112,6 +113,7 @@ async def run_shard(store: Store, cfg: ProbeConfig, incident_id: str, generation
     return await asyncio.to_thread(store.finish_shard, incident_id, generation, shard, batch, total, worker)
 
 
+@incident_job
 def shard_job(incident_id: str, generation: int, shard: int) -> str:
     """RQ job: one probe shard of a fanned-out assessment."""
     job = get_current_job()

@@ -23,6 +23,7 @@ from responder.lifecycle.tell import batch_of
 from responder.model.alert import utcnow
 from responder.model.incident import NOC, Incident
 from responder.model.verdict import NotificationRecord
+from responder.runtime.logs import incident_job
 from responder.store import Store
 from workers.notify.channels.base import DEFAULT_POLICY, Context, Delivery, DeliveryError, RetryPolicy
 from workers.notify.ledger import Ledger
@@ -168,6 +169,7 @@ async def notify(store: Store, config: Config, incident_id: str, state: str,
     return outcomes
 
 
+@incident_job
 def notify_job(incident_id: str, state: str) -> str:
     """RQ job: send one notify batch of one incident."""
     config = config_module.current()
