@@ -17,11 +17,12 @@ from responder.errors import ConfigError, ResponderError
 # the module of each command, so one command imports only what it uses (`check` never loads the
 # SSH client or RQ, `notify` never loads pydantic's inventory); a name missing here still works,
 # found by importing every module
-MODULES = ("run", "assess", "inventory", "incidents", "forward", "maintenance", "notifications", "planning", "user")
+MODULES = ("run", "assess", "inventory", "incidents", "forward", "maintenance", "notifications", "planning", "user",
+           "integrations")
 WHERE = {"serve": "run", "worker": "run", "replay": "assess", "check": "assess", "inventory": "inventory",
          "incidents": "incidents", "incident": "incidents", "notify": "forward", "spool": "forward",
          "maintenance": "maintenance", "notifications": "notifications", "user": "user",
-         "impact": "planning", "plan": "planning"}
+         "impact": "planning", "plan": "planning", "integrations": "integrations"}
 
 
 class LazyGroup(click.Group):
