@@ -44,7 +44,8 @@ class Progress(BaseModel):
         """One line for the page and the terminal: "probing: 5,200 of 17,000 checks"."""
         workers = f"{len(self.by_worker)} worker{'s' if len(self.by_worker) != 1 else ''}"
         if self.complete:
-            return f"probed: {self.checks_total:,} checks in {self.shards_total} shards on {workers}"
+            shards = f"{self.shards_total} shard{'s' if self.shards_total != 1 else ''}"
+            return f"probed: {self.checks_total:,} checks in {shards} on {workers}"
         if running:
             return (f"probing: {self.checks_done:,} of {self.checks_total:,} checks · "
                     f"{self.shards_done} of {self.shards_total} shards reported, on {workers}")
