@@ -179,9 +179,9 @@ class EmailConfig(_Model):
     to: list[str] = Field(default_factory=list)
     timeout: Duration = 10.0  # the connect timeout when connect_timeout is not set (kept for old configs)
     connect_timeout: Duration | None = None  # connecting, TLS and every reply before DATA
-    # the reply to the end of DATA: the server may be accepting the message meanwhile, so a short one
-    # makes copies (each retry delivers again); past it the send is recorded `unknown`, never resent
-    data_timeout: Duration = 600.0
+    # the reply to the message (DATA): the server may be storing it meanwhile, so a send cut off here
+    # is recorded `unknown` and never resent (a retry would be a copy); below the notify job's 300 s
+    data_timeout: Duration = Field(180.0, gt=0, le=280)
     verify_tls: bool = True
     ca_file: str | None = None  # an extra CA bundle for a relay with an internal certificate
 

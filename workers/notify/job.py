@@ -85,8 +85,8 @@ async def attempt(config: Config, incident: Incident, deliveries: list[Delivery]
                 raise DeliveryError(f"channel {d.channel!r} is not available")
             await channel.send(ctx, messages[d.scope], d)
             status, error = "sent", None
-        except DeliveryError as exc:
-            status, error, transient = "failed", _short(exc), exc.transient
+        except DeliveryError as exc:  # `unknown`: the server may have it; kept claimed, never resent
+            status, error, transient = "unknown" if exc.uncertain else "failed", _short(exc), exc.transient
         except Exception as exc:
             status, error = "failed", _short(exc)
         if ledger is not None and w.state is not None:
