@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
 from http import HTTPStatus
 from typing import Any
 
@@ -32,6 +33,7 @@ from aiohttp.web_server import Server
 from responder.config import LimitsConfig
 
 log = logging.getLogger("responder.connections")
+FRESH = 0.5  # seconds a new connection may wait for its first bytes to be read before it may be shed
 CLIENT_FAULTS = (HttpProcessingError, RequestPayloadError, ConnectionError, asyncio.IncompleteReadError)
 
 
@@ -70,17 +72,44 @@ class GuardedServer(Server):
     def __call__(self) -> RequestHandler:
         return GuardedHandler(self, loop=self._loop, **self._kwargs)
 
-    def admit(self, handler: GuardedHandler) -> None:
+    def admit(self, handler: GuardedHandler) -> bool:
+        """Make room for a new connection: shed the oldest one that has been sending a head without
+        finishing it (or has been quiet past a short grace); when every one is fresh (a burst of new
+        connections whose first bytes are not read yet), refuse the newcomer instead. A newcomer whose
+        whole head is already waiting in the socket is no slow client: it is let in over the cap."""
+        now = self._loop.time()
+        if len(self.pending) >= self.max_pending and head_waiting(handler.transport):
+            self.pending[handler] = None
+            return True
         while len(self.pending) >= self.max_pending:
-            oldest = next(iter(self.pending))
-            self.settle(oldest)
-            self.tally.add(self._loop, "over the cap of connections sending a request head")
-            oldest.force_close()
+            victim = next((h for h in self.pending if h.heard or now - h.since > FRESH), None)
+            if victim is None:
+                self.tally.add(self._loop, "refused: too many connections sending a request head")
+                return False
+            self.settle(victim)
+            self.tally.add(self._loop, "shed: over the cap of connections sending a request head")
+            victim.force_close()
         self.pending[handler] = None
+        return True
 
     def settle(self, handler: GuardedHandler) -> None:
         self.pending.pop(handler, None)
         handler.cancel_head_timer()
+
+
+def head_waiting(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether a whole request head is already in the socket's receive buffer (read without taking it)."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    peek = socket.socket(sock.family, sock.type, fileno=sock.fileno())
+    try:
+        data = peek.recv(16 * 1024, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:
+        data = b""
+    finally:
+        peek.detach()  # the fd stays the transport's
+    return b"\r\n\r\n" in data
 
 
 def pending_cap(limits: LimitsConfig) -> int:
@@ -96,6 +125,8 @@ class GuardedHandler(RequestHandler):
     """One connection: closed when its first request head is late; client faults logged as one line."""
 
     _head_timer: asyncio.TimerHandle | None = None
+    heard = False  # some of its head has arrived
+    since = 0.0
 
     def _guard(self) -> GuardedServer | None:
         manager = self._manager
@@ -105,7 +136,10 @@ class GuardedHandler(RequestHandler):
         super().connection_made(transport)
         server = self._guard()
         if server is not None:
-            server.admit(self)
+            self.since = self._loop.time()
+            if not server.admit(self):
+                self.force_close()
+                return
             self._head_timer = self._loop.call_later(server.header_timeout, self._head_late)
 
     def _head_late(self) -> None:
@@ -122,6 +156,7 @@ class GuardedHandler(RequestHandler):
             self._head_timer = None
 
     def data_received(self, data: bytes) -> None:
+        self.heard = True
         before = self._request_count
         super().data_received(data)
         if self._request_count > before:
