@@ -169,9 +169,9 @@ async def test_bad_requests_are_one_line_and_no_secret_is_written(redis_url: str
         # a client that goes away mid-body
         await raw(port, b"POST /hooks/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
                   + b"\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"a", close_early=True)
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{s.base}/hooks/alertmanager", data=BODY, headers=AUTH) as r:
-                assert r.status == 202  # still answering
+        async with aiohttp.ClientSession() as session, \
+                session.post(f"{s.base}/hooks/alertmanager", data=BODY, headers=AUTH) as r:
+            assert r.status == 202  # still answering
         await wait_until(lambda: "broke off" in s.output(), "the broken body is logged")
         out = s.output()
     for answer in answers:
@@ -200,10 +200,9 @@ async def test_the_redis_password_is_never_printed(tmp_path: Path) -> None:
     port = free_port()
     path = write_config(tmp_path, INVENTORY, redis_url=url, listen=f"127.0.0.1:{port}")
     async with serve(path, port, workers=1) as s:
-        async with aiohttp.ClientSession() as session:
-            async with session.post(f"{s.base}/hooks/alertmanager", data=BODY,
-                                    headers={**AUTH, "Authorization": "Bearer test-token"}) as r:
-                assert r.status == 503  # the store is away: retry later
+        async with aiohttp.ClientSession() as session, session.post(
+                f"{s.base}/hooks/alertmanager", data=BODY, headers={**AUTH, "Authorization": "Bearer test-token"}) as r:
+            assert r.status == 503  # the store is away: retry later
         await wait_until(lambda: "cannot reach Redis" in s.output(), "the worker says why it stops")
         out = s.output()
     assert password not in out and "Traceback" not in out, out
