@@ -244,8 +244,8 @@ def test_plain_text_mail_has_no_control_characters(tmp_path: Path) -> None:
 
 
 def test_mail_lists_at_most_50_alerts_and_unmapped_hosts_and_attaches_them_all(tmp_path: Path) -> None:
-    from workers.notify.render import LISTED, chat_text, render
     from workers.notify.markup import FLAVOURS
+    from workers.notify.render import LISTED, chat_text, render
 
     cfg = from_data({"inventory": INVENTORY, "public_url": "https://r.example.test"}, base=tmp_path)
     now = utcnow()
