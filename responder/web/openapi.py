@@ -59,7 +59,7 @@ _NOTIFICATION: dict[str, Any] = {
 }
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-_LIMIT = {"name": "limit", "in": "query", "required": False,
+_LIMIT = {"name": "limit", "in": "query", "required": False, "allowEmptyValue": True,  # empty: the default
           "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}}
 
 _HOOK: dict[str, Any] = {
