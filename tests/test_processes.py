@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.job import Job
 
 from responder.forward.spool import Spool
@@ -98,7 +98,7 @@ async def test_a_sigkilled_workers_job_runs_again_on_another_worker(redis_url: s
         first_worker = state()[1]
         horses = children(a.pid)
         b = start_worker(path, redis_url)
-        await wait_until(lambda: len(conn.smembers("rq:workers")) >= 2, "worker B is up", tries=2400)
+        await wait_until(lambda: len(Worker.all(connection=conn)) >= 2, "worker B is up", tries=2400)
         os.kill(a.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         a.wait()
