@@ -28,8 +28,7 @@ def config_secrets(config: Config | None) -> list[str]:
     if config is None:
         return []
     found: list[str] = [*config.auth.tokens, *(t for ts in config.auth.source_tokens.values() for t in ts)]
-    if config.auth.hmac_secret:
-        found.append(config.auth.hmac_secret)
+    found += [s for s in (config.auth.hmac_secret, config.auth.secret) if s]
     if config.email and config.email.password:
         found.append(config.email.password)
     chat = config.chat

@@ -27,6 +27,12 @@ def _html(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
+def _behind_login(operation: dict[str, Any], json: bool) -> dict[str, Any]:
+    """The pages and /api/* ask for a login when `auth.users` is set (responder/web/auth.py)."""
+    login = _json(_ERROR, "login required") if json else _html("login required")
+    return {**operation, "security": [{"login": []}, {}], "responses": {**operation["responses"], "401": login}}
+
+
 _INCIDENT: dict[str, Any] = {
     "type": "object",
     "required": ["id", "status", "opened_at", "updated_at", "alerts", "clients", "notifications"],
@@ -95,7 +101,7 @@ DOCUMENT: dict[str, Any] = {
              "description": "Alerts in from Alertmanager, Icinga2 and Zabbix; per-client verdicts out."},
     "paths": {
         "/hooks/{source}": {"post": _HOOK},
-        "/api/incidents": {"get": {
+        "/api/incidents": {"get": _behind_login({
             "summary": "Recent incidents, newest first",
             "parameters": [_LIMIT],
             "responses": {
@@ -104,27 +110,38 @@ DOCUMENT: dict[str, Any] = {
                     "the incidents"),
                 "400": _json(_ERROR, "a limit that is not a whole number from 1 to 1000"),
                 "503": _json(_ERROR, "the store is unavailable", _RETRY),
-            }}},
-        "/api/incidents/{id}": {"get": {
+            }}, json=True)},
+        "/api/incidents/{id}": {"get": _behind_login({
             "summary": "One incident's verdict JSON",
             "parameters": [_ID],
             "responses": {
                 "200": _json({"$ref": "#/components/schemas/Incident"}, "the incident"),
                 "404": _json(_ERROR, "no such incident"),
                 "503": _json(_ERROR, "the store is unavailable", _RETRY),
-            }}},
-        "/api/openapi.json": {"get": {
+            }}, json=True)},
+        "/api/openapi.json": {"get": _behind_login({
             "summary": "This document",
-            "responses": {"200": _json({"type": "object"}, "the OpenAPI document")}}},
-        "/": {"get": {
+            "responses": {"200": _json({"type": "object"}, "the OpenAPI document")}}, json=True)},
+        "/": {"get": _behind_login({
             "summary": "The recent incidents page",
             "parameters": [_LIMIT],
             "responses": {"200": _html("the page"), "400": _json(_ERROR, "a bad limit"),
-                          "503": _html("the store is unavailable")}}},
-        "/incidents/{id}": {"get": {
+                          "503": _html("the store is unavailable")}}, json=False)},
+        "/incidents/{id}": {"get": _behind_login({
             "summary": "One incident's page",
             "parameters": [_ID],
             "responses": {"200": _html("the page"), "404": _html("no such incident"),
+                          "503": _html("the store is unavailable")}}, json=False)},
+        "/share/{incident}/{client}": {"get": {
+            "summary": "One client's part of one incident, behind a signed link instead of a login",
+            "parameters": [
+                {"name": "incident", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "client", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "exp", "in": "query", "required": True, "schema": {"type": "string"}},
+                {"name": "sig", "in": "query", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {"200": _html("the client's part"), "403": _html("a changed or expired link"),
+                          "404": _html("the incident is no longer kept"),
                           "503": _html("the store is unavailable")}}},
         "/healthz": {"get": {
             "summary": "The process is up",
@@ -137,13 +154,15 @@ DOCUMENT: dict[str, Any] = {
                 "503": _json({"$ref": "#/components/schemas/Ready"}, "the store is down"),
             }}},
         "/metrics": {"get": {
-            "summary": "Prometheus metrics",
+            "summary": "Prometheus metrics (behind the login too with `auth.metrics: true`)",
+            "security": [{"login": []}, {}],
             "responses": {"200": {"description": "the metrics", "content": {"text/plain": {
-                "schema": {"type": "string"}}}}}}},
+                "schema": {"type": "string"}}}}, "401": _json(_ERROR, "login required")}}},
     },
     "components": {
         "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer", "description": "one of auth.tokens"},
+            "login": {"type": "http", "scheme": "basic", "description": "one of auth.users"},
             "signature": {"type": "apiKey", "in": "header", "name": "X-Responder-Signature",
                           "description": "sha256=<hex HMAC-SHA256 of the raw body with auth.hmac_secret>"},
         },
