@@ -13,11 +13,13 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.conftest import ROOT
 from tests.support.fleet import free_port
 from tests.support.scenario import write_config
 from tests.support.serve_process import serve, wait_until
@@ -45,69 +47,35 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-class SlowFlood:
-    """`count` connections, each sending a request head one byte per round, reopened when closed."""
-
-    HEAD = b"POST /hooks/alertmanager HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" * 50
-
-    def __init__(self, port: int, count: int) -> None:
-        self.port = port
-        self.count = count
-        self.closed_by_server = 0
-        self.opened = 0
-        self.stop = asyncio.Event()
-
-    async def one(self) -> None:
-        while not self.stop.is_set():
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                await asyncio.sleep(0.2)
-                continue
-            self.opened += 1
-            try:
-                for i in range(len(self.HEAD)):
-                    if self.stop.is_set():
-                        break
-                    writer.write(self.HEAD[i:i + 1])
-                    await writer.drain()
-                    with contextlib.suppress(TimeoutError):
-                        if await asyncio.wait_for(reader.read(1), 0.5) == b"":
-                            break  # the server closed it
-                self.closed_by_server += 1
-            except OSError:
-                self.closed_by_server += 1
-            finally:
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
-            await asyncio.sleep(0.5)  # and comes back
-
-    async def run(self) -> None:
-        await asyncio.gather(*(self.one() for _ in range(self.count)))
-
-
 async def test_two_thousand_slow_connections_under_1024_files(redis_url: str, tmp_path: Path) -> None:
     port = free_port()
     path = config(tmp_path, port)
     async with serve(path, port, env={"RESPONDER_REDIS_URL": redis_url},
                      prefix=["prlimit", "--nofile=1024:1024"]) as s:
-        flood = SlowFlood(port, 2000)
-        task = asyncio.create_task(flood.run())
-        await wait_until(lambda: flood.opened >= 2000, "2,000 slow connections opened", tries=6000)
-        answered = []
-        most_fds = 0
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-            for n in range(20):
-                body = BODY.replace(b'"f1"', f'"f{n}"'.encode())
-                async with session.post(f"{s.base}/hooks/alertmanager", data=body, headers=AUTH) as r:
-                    answered.append(r.status)
-                most_fds = max(most_fds, open_fds(s.pid))
-        flood.stop.set()
-        await task
+        flood = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.support.slow_flood", str(port), "2000", cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        try:
+            assert flood.stdout is not None and flood.stdin is not None
+            assert int((await flood.stdout.readline()).split()[1]) >= 2000  # all open (some again already)
+            answered = []
+            most_fds = 0
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+                for n in range(20):
+                    body = BODY.replace(b'"f1"', f'"f{n}"'.encode())
+                    async with session.post(f"{s.base}/hooks/alertmanager", data=body, headers=AUTH) as r:
+                        answered.append(r.status)
+                    most_fds = max(most_fds, open_fds(s.pid))
+            flood.stdin.close()
+            opened, closed = map(int, (await flood.stdout.readline()).split()[1::2])
+        finally:
+            if flood.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    flood.kill()
+            await flood.wait()
         assert answered == [202] * 20
         assert most_fds < 1024
-        assert flood.closed_by_server >= 2000 - 256  # the cap: all but the newest were shed
+        assert closed >= opened - 256  # the cap: all but the newest were shed
         out = s.output()
     assert "Traceback" not in out and "Too many open files" not in out
     assert len([line for line in out.splitlines() if "slow connections" in line]) <= 30, out[-3000:]

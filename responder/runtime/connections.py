@@ -33,7 +33,6 @@ from aiohttp.web_server import Server
 from responder.config import LimitsConfig
 
 log = logging.getLogger("responder.connections")
-FRESH = 0.5  # seconds a new connection may wait for its first bytes to be read before it may be shed
 CLIENT_FAULTS = (HttpProcessingError, RequestPayloadError, ConnectionError, asyncio.IncompleteReadError)
 
 
@@ -73,16 +72,13 @@ class GuardedServer(Server):
         return GuardedHandler(self, loop=self._loop, **self._kwargs)
 
     def admit(self, handler: GuardedHandler) -> bool:
-        """Make room for a new connection: shed the oldest one that has been sending a head without
-        finishing it (or has been quiet past a short grace); when every one is fresh (a burst of new
-        connections whose first bytes are not read yet), refuse the newcomer instead. A newcomer whose
-        whole head is already waiting in the socket is no slow client: it is let in over the cap."""
-        now = self._loop.time()
+        """Make room for a new connection by shedding the oldest slow one (`_victim`); when every one
+        has its whole head waiting to be read, the newcomer is refused instead, unless its own is too."""
         if len(self.pending) >= self.max_pending and head_waiting(handler.transport):
             self.pending[handler] = None
             return True
         while len(self.pending) >= self.max_pending:
-            victim = next((h for h in self.pending if h.heard or now - h.since > FRESH), None)
+            victim = self._victim()
             if victim is None:
                 self.tally.add(self._loop, "refused: too many connections sending a request head")
                 return False
@@ -92,24 +88,42 @@ class GuardedServer(Server):
         self.pending[handler] = None
         return True
 
+    def _victim(self) -> GuardedHandler | None:
+        """The oldest connection that has sent part of a head and not all of it (read already, or waiting
+        in its socket); else the oldest that has sent nothing; never one whose whole head is waiting."""
+        quiet = None
+        for h in self.pending:
+            if h.heard and not head_waiting(h.transport):
+                return h
+            data = b"" if h.heard else waiting(h.transport)
+            if data and b"\r\n\r\n" not in data:
+                return h
+            if not data and not h.heard and quiet is None:
+                quiet = h
+        return quiet
+
     def settle(self, handler: GuardedHandler) -> None:
         self.pending.pop(handler, None)
         handler.cancel_head_timer()
 
 
-def head_waiting(transport: asyncio.BaseTransport | None) -> bool:
-    """Whether a whole request head is already in the socket's receive buffer (read without taking it)."""
+def waiting(transport: asyncio.BaseTransport | None) -> bytes:
+    """What is in the socket's receive buffer and not read yet (looked at, not taken)."""
     sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is None:
-        return False
+        return b""
     peek = socket.socket(sock.family, sock.type, fileno=sock.fileno())
     try:
-        data = peek.recv(16 * 1024, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        return peek.recv(16 * 1024, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except OSError:
-        data = b""
+        return b""
     finally:
         peek.detach()  # the fd stays the transport's
-    return b"\r\n\r\n" in data
+
+
+def head_waiting(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether a whole request head is waiting in the socket: a client talking at normal speed."""
+    return b"\r\n\r\n" in waiting(transport)
 
 
 def pending_cap(limits: LimitsConfig) -> int:
@@ -126,7 +140,6 @@ class GuardedHandler(RequestHandler):
 
     _head_timer: asyncio.TimerHandle | None = None
     heard = False  # some of its head has arrived
-    since = 0.0
 
     def _guard(self) -> GuardedServer | None:
         manager = self._manager
@@ -136,7 +149,6 @@ class GuardedHandler(RequestHandler):
         super().connection_made(transport)
         server = self._guard()
         if server is not None:
-            self.since = self._loop.time()
             if not server.admit(self):
                 self.force_close()
                 return
