@@ -4,7 +4,9 @@ runner) and over every command's arguments: never a 500, never a traceback, neve
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -182,6 +184,10 @@ def test_hypothesis_on_every_commands_arguments(cli_config: Path, data: st.DataO
     args = [a.encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "") for a in args]
     if any(a in ("--help", "-h", "--config") or a.startswith("--config=") for a in args):
         return
-    code, err = run_main([*words, *args])
+    saved, sys.stdin = sys.stdin, io.StringIO("a password\n")  # `user hash` reads one
+    try:
+        code, err = run_main([*words, *args])
+    finally:
+        sys.stdin = saved
     assert code in (0, 1, 2), (words, args, err)
     assert "Traceback" not in err, (words, args, err)
