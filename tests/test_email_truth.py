@@ -108,3 +108,22 @@ def test_email_timeouts_keep_the_old_key() -> None:
     assert old.connect_timeout is None and old.timeout == 7.0 and old.data_timeout == 180.0
     new = EmailConfig(connect_timeout="3s", data_timeout="2m")  # type: ignore[arg-type]
     assert (new.connect_timeout, new.data_timeout) == (3.0, 120.0)
+
+
+async def test_a_sender_killed_mid_send_leaves_an_unknown_record(smtp: Any, store: Store, tmp_path: Path) -> None:
+    """A claim left at "sending" by a dead worker (at-least-once: it may have delivered) is taken over once
+    stale; the record says `unknown` for the interrupted send and `sent` for the new one, not one `sent`."""
+    import time
+
+    cfg = config(tmp_path, smtp.port)
+    inc = sample_incident()
+    inc.clients = inc.clients[:1]
+    save(store, inc)
+    store.hold_message(inc.id, "state-1", "email", "noc@example.test", int(time.time()) - store.CLAIM_STALE - 1)
+    outcomes = await notify(store, cfg, inc.id, "state-1")
+    assert outcomes is not None
+    mine = [o.record.status for o in outcomes if o.record.to == "noc@example.test"]
+    assert mine == ["unknown", "sent"]
+    stored = store.get_incident(inc.id)
+    assert stored is not None
+    assert [n.status for n in stored.notifications if n.to == "noc@example.test"] == ["unknown", "sent"]

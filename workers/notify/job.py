@@ -107,6 +107,13 @@ async def deliver(config: Config, incident: Incident, deliveries: list[Delivery]
     return [o.record for o in await attempt(config, incident, deliveries, why=every, policy=policy)]
 
 
+def _interrupted(ledger: Ledger) -> list[Outcome]:
+    """The sends a dead sender left mid-way: they may have arrived (`unknown`); this run sent again."""
+    return [Outcome(d, NotificationRecord(channel=d.channel, to=d.to, status="unknown", at=utcnow(), client=d.scope,
+                                          state=state, error="its sender stopped mid-send; it may have arrived, "
+                                          "and was sent again")) for d, state in ledger.taken]
+
+
 def _record(store: Store, incident_id: str, outcomes: list[Outcome]) -> None:
     if not outcomes:
         return
@@ -161,6 +168,7 @@ async def notify(store: Store, config: Config, incident_id: str, state: str,
         return []
     ledger = Ledger(store, incident_id)
     outcomes = await attempt(config, incident, deliveries, ledger=ledger, why=why, policy=policy)
+    outcomes = [*_interrupted(ledger), *outcomes]
     _record(store, incident_id, outcomes)
     if ledger.busy:
         raise RetryLater(f"{len(ledger.busy)} held by a sender that did not finish: "
