@@ -83,7 +83,8 @@ async def test_two_thousand_slow_connections_under_1024_files(redis_url: str, tm
 
 async def test_a_head_that_never_ends_is_closed(redis_url: str, tmp_path: Path) -> None:
     port = free_port()
-    async with serve(config(tmp_path, port, header_timeout="1s"), port, env={"RESPONDER_REDIS_URL": redis_url}) as s:
+    async with serve(config(tmp_path, port, header_timeout="1s", idle_timeout="1s", body_timeout="1s"), port,
+                     env={"RESPONDER_REDIS_URL": redis_url}) as s:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /hooks/alertmanager HTTP/1.1\r\nHost: x\r\n")
         await writer.drain()
@@ -97,6 +98,13 @@ async def test_a_head_that_never_ends_is_closed(redis_url: str, tmp_path: Path) 
         answer = await asyncio.wait_for(reader.read(), 120)
         writer.close()
         assert answer.startswith(b"HTTP/1.1 408"), answer
+        # a kept-alive connection that asks nothing more is closed after its answer
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 120)  # the answer, then the end
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"ok": true}'), answer
         assert "Traceback" not in s.output()
 
 
