@@ -147,13 +147,16 @@ def commands() -> list[tuple[list[str], list[str]]]:
     out: list[tuple[list[str], list[str]]] = []
 
     def walk(group: click.Group, prefix: list[str]) -> None:
-        for name, command in group.commands.items():
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):  # the command groups load lazily
+            command = group.get_command(ctx, name)
             if isinstance(command, click.Group):
                 walk(command, [*prefix, name])
-            elif name not in LONG_RUNNING:
+            elif command is not None and name not in LONG_RUNNING:
                 out.append(([*prefix, name], [o for p in command.params for o in p.opts if o.startswith("-")]))
 
     walk(cli, [])
+    assert len(out) > 10, out
     return out
 
 

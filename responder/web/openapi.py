@@ -132,6 +132,11 @@ DOCUMENT: dict[str, Any] = {
             "parameters": [_ID],
             "responses": {"200": _html("the page"), "404": _html("no such incident"),
                           "503": _html("the store is unavailable")}}, json=False)},
+        "/clients/{name}": {"get": _behind_login({
+            "summary": "One client's recent incidents",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _html("the page"), "404": _html("no such client"),
+                          "503": _html("the store is unavailable")}}, json=False)},
         "/share/{incident}/{client}": {"get": {
             "summary": "One client's part of one incident, behind a signed link instead of a login",
             "parameters": [
