@@ -313,3 +313,4 @@ def test_notify_zabbix_never_loses_a_run(notify_setup: tuple[Path, Spool], args:
     if code == 0:
         newest = spool.read(spool.pending()[-1])
         assert newest.source == "zabbix" and zabbix.parse(newest.body.encode()).alerts
+

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from responder import config as config_module
 from responder.config import Config
+from responder.redact import strip_userinfo
 
 if TYPE_CHECKING:
     from responder.store import Store
@@ -47,5 +48,5 @@ def open_store(cfg: Config) -> Iterator[Store]:
     with redis_for(cfg) as url:
         store = Store(connect(url))
         if not store.ping():
-            fail(f"cannot reach Redis at {url}")
+            fail(f"cannot reach Redis at {strip_userinfo(url)}")
         yield store

@@ -40,10 +40,13 @@ def worker(config_path: str | None, burst: bool, log_format: str) -> None:
     """An RQ worker for Responder's queues; run many, on many machines, against one Redis."""
     import redis
 
+    from responder.redact import install_log_redaction, strip_userinfo
     from responder.runtime.embedded import redis_url
+    from responder.runtime.lifeline import tie_to_supervisor
     from responder.runtime.queues import QUEUES
     from responder.runtime.worker import ResponderWorker
 
+    tie_to_supervisor()
     cfg = load_config(config_path)
     url = redis_url(cfg)
     if not url:
@@ -52,9 +55,10 @@ def worker(config_path: str | None, burst: bool, log_format: str) -> None:
     try:
         conn.ping()
     except redis.RedisError as exc:
-        fail(f"cannot reach Redis at {url}: {exc}")
+        fail(f"cannot reach Redis at {strip_userinfo(url)}: {exc}")
     level = config_module.log_level()
     logs.configure(level, log_format)
+    install_log_redaction(cfg)
     ResponderWorker(list(QUEUES), connection=conn).work(burst=burst, with_scheduler=True, logging_level=level)
 
 

@@ -7,6 +7,7 @@ free-text columns fold instead.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,16 @@ from responder.model.incident import Incident
 from responder.wording import incident_headline, of_failing
 
 STYLE = {"critical": "bold red", "degraded": "bold yellow", "ok": "green", None: "dim"}
+# C0, DEL, C1, and the bidirectional overrides: alert text could retitle, clear or reorder the terminal
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: str | None) -> str:
+    """Alert text as a terminal may show it: every control character written out (`\\x1b`), never sent."""
+    if not text:
+        return text or ""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
 
 
 def severity_text(severity: str | None) -> Text:
@@ -35,24 +46,25 @@ def _whole(table: Table, name: str, values: list[str], **kwargs: Any) -> None:
 
 def print_incident(console: Console, incident: Incident, stored: bool = True, language: str = "en") -> None:
     kind = ", from check" if incident.kind == "check" else ""
-    head = Text.assemble(severity_text(incident.severity), f"  incident {incident.id}  ({incident.status}{kind})")
+    head = Text.assemble(severity_text(incident.severity),
+                         f"  incident {shown(incident.id)}  ({incident.status}{kind})")
     console.print(head, soft_wrap=True)
-    console.print(Text(incident_headline(incident, language), style="bold"), soft_wrap=False)
+    console.print(Text(shown(incident_headline(incident, language)), style="bold"), soft_wrap=False)
     if not stored:
         console.print(Text("dry run: not stored (with --notify it is kept and can be opened)", style="dim"))
     if incident.progress:
         console.print(Text(incident.progress.summary(incident.running), style="dim"))
     if incident.quiet:
-        console.print(f"[yellow]notifications held back:[/] {incident.quiet}", markup=True, highlight=False)
+        console.print(Text.assemble(("notifications held back:", "yellow"), f" {shown(incident.quiet)}"))
     table = Table(show_lines=False, expand=False)
     table.add_column("client", style="bold")
     table.add_column("severity")
     table.add_column("summary", overflow="fold")
     for c in incident.clients:
-        summary = Text(c.summary)
+        summary = Text(shown(c.summary))
         if c.maintenance:
-            summary.append(f"\n{c.maintenance}", style="yellow")
-        table.add_row(c.client, severity_text(c.severity), summary)
+            summary.append(f"\n{shown(c.maintenance)}", style="yellow")
+        table.add_row(shown(c.client), severity_text(c.severity), summary)
     if incident.clients:
         console.print(table)
     failing = Table(title="failing or slow checks", title_justify="left")
@@ -64,23 +76,25 @@ def print_incident(console: Console, incident: Incident, stored: bool = True, la
             for k in s.checks:
                 if not k.ok or k.slow:
                     rows += 1
-                    failing.add_row(c.client, Text(f"{s.service}\n{of_failing(s.servers_failing, s.servers_total)}"),
-                                    k.server, str(k.status or "–"),
+                    service = Text(f"{shown(s.service)}\n{of_failing(s.servers_failing, s.servers_total)}")
+                    failing.add_row(shown(c.client), service, shown(k.server), str(k.status or "–"),
                                     f"{k.latency_ms:.0f} ms" if k.latency_ms is not None else "",
-                                    Text(k.error or ("slow" if k.slow else "")))
+                                    Text(shown(k.error) or ("slow" if k.slow else "")))
     if rows:
         console.print(failing)
     for c in incident.clients:
         for log in c.logs:
-            console.print(Text.assemble((f"logs {c.client} · {log.server} ", "bold"), log.path or "",
-                                        (f"  {log.error}" if log.error else "", "red"),
-                                        (f"  ({log.note})" if log.note else "", "yellow")))
+            console.print(Text.assemble((f"logs {shown(c.client)} · {shown(log.server)} ", "bold"),
+                                        shown(log.path), (f"  {shown(log.error)}" if log.error else "", "red"),
+                                        (f"  ({shown(log.note)})" if log.note else "", "yellow")))
             for line in log.lines[:20]:
-                console.print(Text("  " + line), highlight=False)
+                console.print(Text("  " + shown(line)), highlight=False)
     if incident.unmapped_hosts:
-        console.print(Text("not in the inventory: " + ", ".join(incident.unmapped_hosts), style="yellow"))
+        console.print(Text("not in the inventory: " + ", ".join(map(shown, incident.unmapped_hosts)),
+                           style="yellow"))
     for n in incident.notifications:
-        console.print(Text(f"notified {n.channel} {n.to}: {n.status}" + (f" ({n.error})" if n.error else "")))
+        console.print(Text(f"notified {n.channel} {shown(n.to)}: {n.status}"
+                           + (f" ({shown(n.error)})" if n.error else "")))
 
 
 def print_incident_list(console: Console, incidents: list[Incident]) -> None:
@@ -95,7 +109,7 @@ def print_incident_list(console: Console, incidents: list[Incident]) -> None:
         clients = ", ".join(c.client for c in i.clients) or ", ".join(i.affected)
         if i.kind == "check":
             clients = f"check: {clients}"
-        table.add_row(i.id, severity_text(i.severity), i.status, Text(clients), str(len(i.alerts)),
+        table.add_row(shown(i.id), severity_text(i.severity), i.status, Text(shown(clients)), str(len(i.alerts)),
                       f"{i.opened_at:%Y-%m-%d %H:%M}")
     console.print(table)
 
@@ -116,13 +130,13 @@ def print_windows(console: Console, windows: list[Window], now: Any) -> None:
     for w in windows:
         state = "open" if w.active(now) else ("ended" if w.ends <= now else "planned")
         table.add_row(w.id, w.target(),
-                      f"{w.starts:%Y-%m-%d %H:%M}", f"{w.ends:%Y-%m-%d %H:%M}", state, Text(w.reason or ""), w.origin)
+                      f"{w.starts:%Y-%m-%d %H:%M}", f"{w.ends:%Y-%m-%d %H:%M}", state, Text(shown(w.reason)), w.origin)
     console.print(table)
 
 
 def print_lookup(console: Console, inventory: Inventory, match: HostMatch) -> None:
     if match.server is None:
-        console.print(Text(f"{match.host}: not in the inventory", style="yellow"))
+        console.print(Text(f"{shown(match.host)}: not in the inventory", style="yellow"))
         return
     server = inventory.servers[match.server]
     console.print(Text.assemble((match.server, "bold"), f"  address {server.address}",

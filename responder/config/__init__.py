@@ -52,14 +52,17 @@ _BCRYPT = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
 
 
 class AuthConfig(_Model):
-    """Who may call what: bearer `tokens` on /hooks/*, basic-auth `users` (name → bcrypt hash) on the
-    pages and /api/*, and the `secret` that signs client links (generated under state_dir when unset)."""
+    """Who may call what: bearer `tokens` on /hooks/* (`source_tokens` on one hook only, or a body signed
+    with `hmac_secret`), basic-auth `users` (name → bcrypt hash) on the pages and /api/*, and the
+    `secret` that signs client links (generated under state_dir when unset)."""
 
-    tokens: list[str] = Field(default_factory=list)
+    tokens: list[str] = Field(default_factory=list)  # several at once: rotate by adding, then removing
     users: dict[str, str] = Field(default_factory=dict)
     secret: str | None = None
     link_ttl: Duration = 7 * 86400.0
     metrics: bool = False  # /metrics behind the login too
+    source_tokens: dict[str, list[str]] = Field(default_factory=dict)  # extra tokens good for one hook only
+    hmac_secret: str | None = None  # senders that sign: X-Responder-Signature: sha256=<hex of the raw body>
 
     @field_validator("tokens")
     @classmethod
@@ -92,6 +95,27 @@ class AuthConfig(_Model):
         if ttl < 60:
             raise ValueError("link_ttl must be at least a minute")
         return ttl
+
+    @field_validator("source_tokens")
+    @classmethod
+    def _no_blank_per_source(cls, tokens: dict[str, list[str]]) -> dict[str, list[str]]:
+        if any(not t.strip() for ts in tokens.values() for t in ts):
+            raise ValueError("a token cannot be empty (is its environment variable set?)")
+        return tokens
+
+    @field_validator("hmac_secret")
+    @classmethod
+    def _secret(cls, secret: str | None) -> str | None:
+        if secret is not None and len(secret.strip()) < 16:
+            raise ValueError("the HMAC secret needs at least 16 characters (is its environment variable set?)")
+        return secret
+
+    def for_source(self, source: str) -> list[str]:
+        return [*self.tokens, *self.source_tokens.get(source, [])]
+
+    @property
+    def required(self) -> bool:
+        return bool(self.tokens or self.source_tokens or self.hmac_secret)
 
 
 Event = Literal["problem", "recovery", "acknowledgement", "downtime", "flapping", "custom", "update"]
@@ -153,7 +177,11 @@ class EmailConfig(_Model):
     password: str | None = None
     sender: str = "responder@localhost"
     to: list[str] = Field(default_factory=list)
-    timeout: Duration = 10.0
+    timeout: Duration = 10.0  # the connect timeout when connect_timeout is not set (kept for old configs)
+    connect_timeout: Duration | None = None  # connecting, TLS and every reply before DATA
+    # the reply to the message (DATA): the server may be storing it meanwhile, so a send cut off here
+    # is recorded `unknown` and never resent (a retry would be a copy); below the notify job's 300 s
+    data_timeout: Duration = Field(180.0, gt=0, le=280)
     verify_tls: bool = True
     ca_file: str | None = None  # an extra CA bundle for a relay with an internal certificate
 
@@ -219,7 +247,11 @@ class IntakeConfig(_Model):
 
 
 class LimitsConfig(_Model):
-    max_body: int = Field(1024 * 1024, ge=1024)
+    max_body: int = Field(1024 * 1024, ge=1024)  # decoded bytes: a compressed body counts as it unpacks
+    header_timeout: Duration = 10.0  # a connection that has not sent a whole request head by then is closed
+    body_timeout: Duration = 30.0  # a request whose body has not all arrived by then answers 408
+    idle_timeout: Duration = 75.0  # a kept-alive connection with no new request is closed
+    max_pending: int = Field(256, ge=1, le=100000)  # connections still sending their head: the oldest goes
 
 
 class ReceiverConfig(_Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from typing import Any, Literal
@@ -79,6 +80,15 @@ class Told(BaseModel):
     def state(self, scope: str) -> str:
         """The ledger's name for this message: one message per recipient and state."""
         return f"{scope}-{self.seq}"
+
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+
+
+def is_id(text: str) -> bool:
+    """Whether `text` can name an incident: ids from `new_id` (and tests' short ones), never a colon, so a
+    caller's id cannot reach another key of the store."""
+    return _ID.fullmatch(text) is not None
 
 
 class Incident(BaseModel):

@@ -82,9 +82,12 @@ class ClientVerdict(BaseModel):
 
 
 class NotificationRecord(BaseModel):
+    """One attempt to tell one recipient. `unknown`: cut off after the server may have accepted the
+    message (no reply to the mail's DATA): it is not sent again on its own, since that could be a copy."""
+
     channel: str
     to: str
-    status: Literal["sent", "failed", "skipped"]
+    status: Literal["sent", "failed", "skipped", "unknown"]
     at: datetime
     error: str | None = None
     client: str | None = None  # set when the message carried one client's part only

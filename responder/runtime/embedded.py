@@ -19,6 +19,7 @@ import redis
 
 from responder.config import Config
 from responder.errors import ResponderError
+from responder.runtime.lifeline import preexec
 
 REDIS_URL_ENV = "RESPONDER_REDIS_URL"  # how `serve` hands its Redis down to the workers it starts
 
@@ -70,6 +71,12 @@ class EmbeddedRedis:
             return False
 
     def start(self, wait: float = 20.0) -> None:
+        self.spawn()
+        self.wait_ready(wait)
+
+    def spawn(self) -> None:
+        """Start redis-server (quick). Call it from a thread that lives as long as we do: the child is
+        told to die with the thread that made it."""
         data = self.state_dir / "redis"
         data.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
@@ -82,7 +89,12 @@ class EmbeddedRedis:
         ]))
         self.process = subprocess.Popen([_redis_binary(), str(conf)], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=preexec())  # dies with us
+
+    def wait_ready(self, wait: float = 20.0) -> None:
+        """Block until it answers a ping (run it off the event loop); raises when it exits or is slow."""
+        data = self.state_dir / "redis"
+        assert self.process is not None
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -1,4 +1,10 @@
-"""`responder serve`: the web app, the embedded Redis when none is configured, and supervised workers."""
+"""`responder serve`: the web app, the embedded Redis when none is configured, and supervised workers.
+
+The embedded Redis is started and restarted off the event loop (its start waits for a ping), and one
+that cannot start (a damaged AOF, a full disk) does not end `serve`: the hooks answer 503 with
+Retry-After meanwhile, so senders keep their alerts (the notify commands spool them), and `serve`
+tries again with a growing delay.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +16,79 @@ from pathlib import Path
 
 from aiohttp import web
 
-from responder.config import Config, log_level
+from responder.config import Config
 from responder.errors import ResponderError
+from responder.redact import install_log_redaction
+from responder.runtime.connections import GuardedRunner
 from responder.runtime.embedded import EmbeddedRedis, redis_url
 from responder.runtime.supervisor import Supervisor
 from responder.store import Store, connect
 from responder.web.app import make_app
 
 log = logging.getLogger("responder.serve")
+RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class EmbeddedKeeper:
+    """Keeps the embedded Redis running without ever blocking the loop on it."""
+
+    def __init__(self, embedded: EmbeddedRedis) -> None:
+        self.embedded = embedded
+        self.failures = 0
+        self.next_try = 0.0
+        self.task: asyncio.Task[None] | None = None
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self.embedded.spawn()  # on the loop's thread, which outlives it (lifeline)
+            await loop.run_in_executor(None, self.embedded.wait_ready)
+        except (ResponderError, OSError) as exc:
+            delay = RESTART_DELAYS[min(self.failures, len(RESTART_DELAYS) - 1)]
+            self.failures += 1
+            self.next_try = loop.time() + delay
+            log.error("the embedded Redis cannot start (%s); the hooks answer 503; trying again in %gs",
+                      exc, delay)
+            return
+        if self.failures:
+            log.info("the embedded Redis is running again after %d failed starts", self.failures)
+        else:
+            log.info("embedded Redis at %s (data in %s)", self.embedded.url, self.embedded.state_dir / "redis")
+        self.failures = 0
+
+    def alive(self) -> bool:
+        p = self.embedded.process
+        return p is not None and p.poll() is None
+
+    def check(self) -> None:
+        """Start (again) when it is down, no start is under way and its delay has passed."""
+        if self.task is not None and not self.task.done():
+            return
+        if self.alive():
+            return
+        loop = asyncio.get_running_loop()
+        if self.embedded.process is not None and not self.failures:
+            log.error("the embedded Redis exited; restarting it (its data is on disk)")
+            self.embedded.process = None
+        if loop.time() >= self.next_try:
+            self.task = loop.create_task(self._start())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            with contextlib.suppress(Exception):
+                await self.task
+        await asyncio.get_running_loop().run_in_executor(None, self.embedded.stop)
 
 
 async def _serve(config: Config, config_path: str | None, workers: int) -> None:
-    embedded: EmbeddedRedis | None = None
+    keeper: EmbeddedKeeper | None = None
     url = redis_url(config)
     if url is None:
-        embedded = EmbeddedRedis(Path(config.state_dir))
-        embedded.start()
-        url = embedded.url
-        log.info("embedded Redis at %s (data in %s)", url, Path(config.state_dir) / "redis")
+        keeper = EmbeddedKeeper(EmbeddedRedis(Path(config.state_dir)))
+        url = keeper.embedded.url
+        keeper.check()
     supervisor = Supervisor(workers, config_path, url) if workers else None
-    runner: web.AppRunner | None = None
+    runner: GuardedRunner | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -37,7 +96,7 @@ async def _serve(config: Config, config_path: str | None, workers: int) -> None:
     try:
         store = Store(connect(url))
         app = make_app(config, store)
-        runner = web.AppRunner(app, access_log=None)
+        runner = GuardedRunner(app, config.limits, access_log=None)
         await runner.setup()
         host, port = config.listen_host_port
         try:
@@ -50,9 +109,8 @@ async def _serve(config: Config, config_path: str | None, workers: int) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            if embedded and embedded.process and embedded.process.poll() is not None:
-                log.error("the embedded Redis exited; restarting it (its data is on disk)")
-                embedded.start()
+            if keeper:
+                keeper.check()
             if supervisor:
                 supervisor.check()
     finally:
@@ -60,10 +118,11 @@ async def _serve(config: Config, config_path: str | None, workers: int) -> None:
             supervisor.stop()
         if runner:
             await runner.cleanup()
-        if embedded:
-            embedded.stop()
+        if keeper:
+            await keeper.stop()
 
 
 def run(config: Config, config_path: str | None, workers: int) -> None:
-    logging.basicConfig(level=log_level(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    """Serve until interrupted; logging is configured by the caller (runtime/logs), redacted here."""
+    install_log_redaction(config)
     asyncio.run(_serve(config, config_path, workers))

@@ -8,6 +8,7 @@ import sys
 import time
 
 from responder.runtime.embedded import REDIS_URL_ENV
+from responder.runtime.lifeline import PARENT_PID_ENV
 
 
 class Supervisor:
@@ -30,7 +31,7 @@ class Supervisor:
         argv = [sys.executable, "-m", "responder", "worker"]
         if self.config_path:
             argv += ["--config", self.config_path]
-        env = {**os.environ, REDIS_URL_ENV: self.redis_url}
+        env = {**os.environ, REDIS_URL_ENV: self.redis_url, PARENT_PID_ENV: str(os.getpid())}  # dies with serve
         return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
 
     def start(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from redis.exceptions import WatchError
 
 from responder.model.alert import Alert
-from responder.model.incident import Incident
+from responder.model.incident import Incident, is_id
 from responder.store.base import T, text
 from responder.store.shards import Shards
 
@@ -58,6 +58,7 @@ class Incidents(Shards):
         return found[0] if found else None
 
     def get_incidents(self, ids: list[str], alerts: bool = True, client: Any = None) -> list[Incident]:
+        ids = [i for i in ids if is_id(i)]  # `x:alerts` would read another key
         if not ids:
             return []
         parts = ("flight", "intake", "affected", "unmapped", "notes", *(("alerts",) if alerts else ()))

@@ -50,7 +50,8 @@ def make_app(config: Config, store: Store) -> web.Application:
     if config.auth.users:
         logins = auth.Logins(config.auth.users, on_failure=m.login_failed)
         middlewares.append(auth.middleware(logins, config.auth.metrics))
-    app = web.Application(middlewares=middlewares, client_max_size=config.limits.max_body + 1024)
+    app = web.Application(middlewares=middlewares, client_max_size=config.limits.max_body + 1024,
+                          handler_args=hooks.HANDLER_ARGS)
     ctx = Context(config=config, store=store, intake=Intake(store, config, assess_scheduler(store.r)), metrics=m)
     app[CONTEXT] = ctx
     hooks.setup(app)

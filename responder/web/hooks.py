@@ -1,19 +1,24 @@
-"""POST /hooks/{source}: authenticate, bound, parse, store durably, then answer 202.
+"""POST /hooks/{source}: authenticate, bound, decode, parse, store durably, then answer 202.
 
-Answers: 202 stored; 400 malformed (the JSON body names the field); 401 bad token; 413 too large;
-415 not JSON; 503 + Retry-After when the store is down, so Alertmanager retries (it never retries 4xx).
+Answers: 202 stored; 400 malformed (the JSON body names the field) or a body that does not decode;
+401 bad token or signature; 408 the body did not arrive in time; 413 too large (counted after
+decoding); 415 not JSON, or a Content-Encoding we do not read; 503 + Retry-After when the store is
+down, so Alertmanager retries (it never retries 4xx). No answer and no log line repeats a credential.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import logging
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from responder.errors import PayloadError, StoreUnavailable
 from responder.intake.sources import SOURCES, parser_for
@@ -25,6 +30,18 @@ RETRY_AFTER = "5"
 # intake threads mostly wait for Redis's fsync; with many in flight Redis syncs them together, so
 # more threads than the default pool's (cores + 4) is what lets 50 senders through at once
 INTAKE_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="intake")
+SIGNATURE = "X-Responder-Signature"
+# the app reads compressed bodies itself (read_decoded) so their decoded size is bounded as they unpack
+HANDLER_ARGS: dict[str, Any] = {"auto_decompress": False}
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class BodyError(Exception):
+    """A body we will not read: carries the status and the reason to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _error(status: int, message: str, field: str | None = None, **headers: str) -> web.Response:
@@ -34,15 +51,31 @@ def _error(status: int, message: str, field: str | None = None, **headers: str) 
     return web.json_response(body, status=status, headers=headers or None)
 
 
+def token_matches(given: str, tokens: list[str]) -> bool:
+    """Compare with every token, each in constant time and without stopping at a match."""
+    given_b = given.encode("utf-8", "surrogateescape")
+    found = False
+    for t in tokens:
+        found |= hmac.compare_digest(given_b, t.encode("utf-8"))
+    return found
+
+
+def signature_matches(header: str, secret: str, body: bytes) -> bool:
+    scheme, _, given = header.strip().partition("=")
+    if scheme.lower() != "sha256" or not given:
+        return False
+    want = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(given.strip().lower().encode("ascii", "replace"), want.encode())
+
+
 def authorized(request: web.Request, tokens: list[str]) -> bool:
+    """A bearer token from the list; with no token configured anyone may post."""
     if not tokens:
         return True
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not given:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
         return False
-    given_b = given.strip().encode()
-    return any(hmac.compare_digest(given_b, t.encode()) for t in tokens)
+    return token_matches(given.strip(), tokens)
 
 
 def is_json(content_type: str) -> bool:
@@ -50,8 +83,46 @@ def is_json(content_type: str) -> bool:
     return ct == "application/json" or (ct.startswith("application/") and ct.endswith("+json"))
 
 
+def encodings(request: web.Request) -> list[str]:
+    """The Content-Encoding chain, in the order it was applied; raises BodyError 415 for one we lack."""
+    raw = request.headers.get("Content-Encoding", "")
+    chain = [e.strip().lower() for e in raw.split(",") if e.strip() and e.strip().lower() != "identity"]
+    unknown = [e for e in chain if e not in _WBITS]
+    if unknown or len(chain) > 2:
+        raise BodyError(415, "unsupported Content-Encoding; send gzip, deflate or none")
+    return chain
+
+
+def decode(body: bytes, encoding: str, limit: int) -> bytes:
+    """Unpack one encoding, never holding more than `limit` + 1 decoded bytes."""
+    wbits = _WBITS[encoding]
+    if encoding == "deflate" and (len(body) < 2 or (body[0] & 0x0F) != 8 or (body[0] << 8 | body[1]) % 31):
+        wbits = -zlib.MAX_WBITS  # raw deflate, as some senders mean by it
+    out: list[bytes] = []
+    size = 0
+    data = body
+    try:
+        while data:
+            d = zlib.decompressobj(wbits)
+            chunk = d.decompress(data, limit + 1 - size)
+            while True:
+                size += len(chunk)
+                out.append(chunk)
+                if size > limit:
+                    raise BodyError(413, f"the decoded body is larger than the limit of {limit} bytes")
+                if not d.unconsumed_tail:
+                    break
+                chunk = d.decompress(d.unconsumed_tail, limit + 1 - size)
+            if not d.eof:
+                raise BodyError(400, f"the {encoding} body is cut short")
+            data = d.unused_data if encoding != "deflate" else b""  # gzip may have several members
+    except zlib.error:
+        raise BodyError(400, f"the body is not valid {encoding}") from None
+    return b"".join(out)
+
+
 async def read_bounded(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None when it is over the limit (read no further than limit + 1 bytes)."""
+    """The body as sent, or None when it is over the limit (read no further than limit + 1 bytes)."""
     if request.content_length is not None and request.content_length > limit:
         return None
     chunks = []
@@ -67,23 +138,72 @@ async def read_bounded(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def receive(request: web.Request) -> web.Response:
+async def read_body(request: web.Request, limit: int, timeout: float) -> tuple[bytes, bytes]:
+    """(as sent, decoded), each within `limit` bytes and all of it within `timeout` seconds."""
+    chain = encodings(request)
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await read_bounded(request, limit)
+    except TimeoutError:
+        raise BodyError(408, f"the body did not arrive within {timeout:g}s") from None
+    if raw is None:
+        raise BodyError(413, f"the body is larger than the limit of {limit} bytes")
+    body = raw
+    for encoding in reversed(chain):
+        body = decode(body, encoding, limit)
+    return raw, body
+
+
+def _refuse(source: str, ctx: Context, request: web.Request, raw: bytes) -> web.Response | None:
+    """401 unless a configured token or a good signature vouches for the request."""
+    auth = ctx.config.auth
+    if not auth.required:
+        return None
+    tokens = auth.for_source(source)
+    if tokens and authorized(request, tokens):
+        return None
+    signature = request.headers.get(SIGNATURE)
+    if auth.hmac_secret and signature is not None and signature_matches(signature, auth.hmac_secret, raw):
+        return None
+    ctx.metrics.hook(source, 401)
+    log.info("refused a delivery to /hooks/%s from %s: no good token or signature", source, request.remote)
+    return _error(401, "missing or bad bearer token or signature",
+                  **{"WWW-Authenticate": 'Bearer realm="responder"'})
+
+
+async def receive(request: web.Request) -> web.StreamResponse:
     ctx: Context = request.app[CONTEXT]
     source = request.match_info["source"]
     if source not in SOURCES:
-        return _error(404, f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+        return _error(404, f"unknown source; expected one of {', '.join(SOURCES)}")
     m = ctx.metrics
-    if not authorized(request, ctx.config.auth.tokens):
-        m.hook(source, 401)
-        return _error(401, "missing or bad bearer token", **{"WWW-Authenticate": 'Bearer realm="responder"'})
+    auth = ctx.config.auth
+    signed = bool(auth.hmac_secret) and SIGNATURE in request.headers
+    if not signed:  # a signed request is judged once its body is here; a bearer one before reading it
+        refused = _refuse(source, ctx, request, b"")
+        if refused is not None:
+            refused.force_close()
+            return refused
     if not is_json(request.content_type):
         m.hook(source, 415)
-        return _error(415, f"expected Content-Type application/json, got {request.content_type or 'none'!r}")
+        return _error(415, "expected Content-Type application/json")
     limit = ctx.config.limits.max_body
-    body = await read_bounded(request, limit)
-    if body is None:
-        m.hook(source, 413)
-        return _error(413, f"the body is larger than the limit of {limit} bytes")
+    try:
+        raw, body = await read_body(request, limit, ctx.config.limits.body_timeout)
+    except BodyError as exc:
+        m.hook(source, exc.status)
+        refusal = _error(exc.status, str(exc))
+        if exc.status in (408, 413):
+            refusal.force_close()  # the rest of the body is not worth reading
+        return refusal
+    except (RequestPayloadError, ConnectionError) as exc:
+        log.info("a delivery to /hooks/%s from %s broke off mid-body (%s)", source, request.remote,
+                 type(exc).__name__)
+        return _error(400, "the body broke off")
+    if signed:
+        refused = _refuse(source, ctx, request, raw)
+        if refused is not None:
+            return refused
     try:
         batch = parser_for(source)(body)
     except PayloadError as exc:
@@ -93,8 +213,8 @@ async def receive(request: web.Request) -> web.Response:
     try:
         loop = asyncio.get_running_loop()
         accepted = await loop.run_in_executor(INTAKE_THREADS, ctx.intake.accept, batch, body, meta)
-    except StoreUnavailable as exc:
-        log.error("store unavailable, answering 503: %s", exc)
+    except StoreUnavailable:
+        log.warning("store unavailable, answering 503 to /hooks/%s", source)
         m.hook(source, 503)
         return _error(503, "the store is unavailable; retry later", **{"Retry-After": RETRY_AFTER})
     m.hook(source, 202)

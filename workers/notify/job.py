@@ -86,8 +86,8 @@ async def attempt(config: Config, incident: Incident, deliveries: list[Delivery]
                 raise DeliveryError(f"channel {d.channel!r} is not available")
             await channel.send(ctx, messages[d.scope], d)
             status, error = "sent", None
-        except DeliveryError as exc:
-            status, error, transient = "failed", _short(exc), exc.transient
+        except DeliveryError as exc:  # `unknown`: the server may have it; kept claimed, never resent
+            status, error, transient = "unknown" if exc.uncertain else "failed", _short(exc), exc.transient
         except Exception as exc:
             status, error = "failed", _short(exc)
         if ledger is not None and w.state is not None:
@@ -106,6 +106,13 @@ async def deliver(config: Config, incident: Incident, deliveries: list[Delivery]
     """Send without the ledger (`check --notify`, `replay --notify`): records only."""
     every = {d.scope: Why(reasons=["by_hand"]) for d in deliveries}
     return [o.record for o in await attempt(config, incident, deliveries, why=every, policy=policy)]
+
+
+def _interrupted(ledger: Ledger) -> list[Outcome]:
+    """The sends a dead sender left mid-way: they may have arrived (`unknown`); this run sent again."""
+    return [Outcome(d, NotificationRecord(channel=d.channel, to=d.to, status="unknown", at=utcnow(), client=d.scope,
+                                          state=state, error="its sender stopped mid-send; it may have arrived, "
+                                          "and was sent again")) for d, state in ledger.taken]
 
 
 def _record(store: Store, incident_id: str, outcomes: list[Outcome]) -> None:
@@ -162,6 +169,7 @@ async def notify(store: Store, config: Config, incident_id: str, state: str,
         return []
     ledger = Ledger(store, incident_id)
     outcomes = await attempt(config, incident, deliveries, ledger=ledger, why=why, policy=policy)
+    outcomes = [*_interrupted(ledger), *outcomes]
     _record(store, incident_id, outcomes)
     if ledger.busy:
         raise RetryLater(f"{len(ledger.busy)} held by a sender that did not finish: "

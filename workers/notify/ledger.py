@@ -4,7 +4,8 @@ The idempotency key (incident, state, channel, recipient) is written before send
 skips what an earlier run sent. A failure that may pass (429, 5xx, a lost connection) releases its key,
 and RQ runs the job again later; any other failure keeps its key as `failed` until `responder
 notifications retry` releases it. A claim still "sending" belongs to a run that died mid-send: it is
-noted as busy and taken over once stale (Store.CLAIM_STALE).
+noted as busy and taken over once stale (Store.CLAIM_STALE); one taken over is noted in `taken`, since
+the dead run may have delivered it (its record says `unknown`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ class Ledger:
     store: Store
     incident_id: str
     busy: list[Delivery] = field(default_factory=list)  # held by a sender that did not finish
+    taken: list[tuple[Delivery, str]] = field(default_factory=list)  # a dead sender's stale claim, and its state
 
     def claim(self, d: Delivery, state: str) -> bool:
+        before = self.status(d, state)
         if self.store.claim_message(self.incident_id, state, d.channel, d.to):
+            if before == "sending":
+                self.taken.append((d, state))
             return True
         if self.status(d, state) == "sending":
             self.busy.append(d)  # an earlier run died mid-send: try again once its claim is stale

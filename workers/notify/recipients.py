@@ -23,7 +23,8 @@ CHANNELS: dict[str, Channel] = {"email": email, "teams": teams, "slack": slack, 
 
 def sent_before(incident: Incident, client: str | None) -> list[str]:
     """Channels that already carried this incident to these recipients (the whole, or one client's)."""
-    return list(dict.fromkeys(n.channel for n in incident.notifications if n.client == client and n.status == "sent"))
+    return list(dict.fromkeys(n.channel for n in incident.notifications
+                              if n.client == client and n.status in ("sent", "unknown")))
 
 
 def _channels(routed: Sequence[str], before: Sequence[str]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,9 @@ PHRASES: dict[str, dict[str, str]] = {
         "of_failing": "сбой: {failing} из {total}",
     },
 }
+
+
+LISTED = 50  # alerts and unmapped hosts a mail lists; the rest are counted, linked and attached
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,15 @@ def checks_csv(clients: list[ClientVerdict]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def alerts_csv(alerts: list[Any]) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["status", "source", "host", "server", "name", "summary"])
+    for a in alerts:
+        w.writerow([a.status, a.source, a.host or "", a.server or "", a.name, plain(a.summary or "")])
+    return out.getvalue().encode("utf-8")
+
+
 def logs_text(clients: list[ClientVerdict]) -> bytes:
     out = []
     for c in clients:
@@ -238,6 +251,16 @@ def logs_text(clients: list[ClientVerdict]) -> bytes:
             out.extend(log.lines)
             out.append("")
     return "\n".join(out).encode("utf-8")
+
+
+# every C0 control but tab and newline, DEL and C1: alert text may carry ESC or NUL, which mail clients
+# and terminals reading the plain part would act on
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(text: str) -> str:
+    """The text without control characters (the plain-text part, and the HTML part's source)."""
+    return _CONTROL.sub("", text)
 
 
 def _alert_line(a: Any, ph: dict[str, str]) -> str:
@@ -302,15 +325,20 @@ def render(config: Config, incident: Incident, scope: str | None = None, reasons
     ctx: dict[str, Any] = {
         "incident": incident, "clients": clients, "url": url, "colours": COLOURS,
         "words": SEVERITY_WORD[language], "t": PHRASES[language], "scope": scope,
-        "severity": d.severity, "alerts": alerts, "d": d,
+        "severity": d.severity, "alerts": alerts[:LISTED], "alerts_more": max(0, len(alerts) - LISTED),
+        "unmapped": d.unmapped[:LISTED], "unmapped_more": max(0, len(d.unmapped) - LISTED), "d": d,
         "summaries": {line.client: line.summary for line in d.clients},
     }
-    text = env.get_template("email.txt.j2").render(**ctx)
-    html = env.get_template("email.html.j2").render(**ctx)
+    text = plain(env.get_template("email.txt.j2").render(**ctx))
+    html = plain(env.get_template("email.html.j2").render(**ctx))
     attachments = [(f"checks-{incident.id}.csv", "text/csv", checks_csv(clients))]
     logs = logs_text(clients)
     if logs.strip():
         attachments.append((f"logs-{incident.id}.txt", "text/plain", logs))
+    if ctx["alerts_more"]:  # the mail lists the first LISTED; the attachment has every one
+        attachments.append((f"alerts-{incident.id}.csv", "text/csv", alerts_csv(alerts)))
+    if ctx["unmapped_more"]:
+        attachments.append((f"unmapped-{incident.id}.txt", "text/plain", "\n".join(d.unmapped).encode("utf-8")))
     return Message(incident=incident, clients=clients, severity=d.severity, subject=title, text=text, html=html,
                    url=url, attachments=attachments, scope=scope, digest=d)
 

@@ -58,6 +58,8 @@ def decode_json(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise PayloadError("the body is nested too deeply to be an alert payload") from None
+    except ValueError:  # an integer longer than Python's int-string limit (4,300 digits)
+        raise PayloadError("the body holds a number too long to be read") from None
     # a lone UTF-16 surrogate escape (\ud800) decodes but cannot be stored as UTF-8: keep the alert, mark the spot
     return _replace_lone_surrogates(data) if _SURROGATE_ESCAPE.search(text) else data
 
@@ -149,7 +151,7 @@ def detect_source(body: bytes) -> str:
     text = body.decode("utf-8", "replace")
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, or an integer over the int-string limit
         return "icinga" if _ICINGA_ENV.search(text) else "alertmanager"
     if isinstance(data, dict):
         return _source_of_object(data) or "alertmanager"

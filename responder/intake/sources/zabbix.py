@@ -266,7 +266,7 @@ def _tags(p: Params) -> str:
     if p.event_tags_json:
         try:
             items = json.loads(p.event_tags_json)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # not JSON, or an integer over the int-string limit
             return p.event_tags_json
         if isinstance(items, list):
             pairs = [f"{i.get('tag', '')}:{i.get('value', '')}".rstrip(":") for i in items if isinstance(i, dict)]

@@ -62,11 +62,13 @@ class Context:
 
 class DeliveryError(Exception):
     """A send that did not succeed. `transient` failures (429, 5xx, a lost connection) are worth
-    retrying later; the others (a wrong URL, a refused payload) need a person."""
+    retrying later; the others (a wrong URL, a refused payload) need a person. `uncertain`: cut off
+    after the server may have taken the message (recorded `unknown`, never sent again on its own)."""
 
-    def __init__(self, message: str, transient: bool = False) -> None:
+    def __init__(self, message: str, transient: bool = False, uncertain: bool = False) -> None:
         super().__init__(message)
-        self.transient = transient
+        self.transient = transient and not uncertain
+        self.uncertain = uncertain
 
 
 def webhook_recipients(config: Config, client: str | None, name: str, own: str | None,

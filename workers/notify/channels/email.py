@@ -2,6 +2,11 @@
 
 Plain SMTP, STARTTLS (`starttls: true`), implicit TLS (`tls: true`, usually port 465) and login.
 A lost connection or a 4xx answer is transient (worth a retry later); a 5xx answer is not.
+
+Two timeouts: `email.connect_timeout` (default `email.timeout`) for connecting and every reply up to
+DATA, and `email.data_timeout` for the reply to the message itself. Once the message is on the wire
+the server may be storing it while we wait: a send cut off then is `unknown` (uncertain), not a
+transient failure, so no retry delivers a second copy; the long default leaves slow relays time.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 import aiosmtplib
 
@@ -62,6 +68,18 @@ async def send(ctx: Context, message: Message, delivery: Delivery) -> None:
         raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300], transient=True) from exc
 
 
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, waiting `data_timeout` for the reply to the message and noting that it got
+    that far (everything before DATA waits the client's own, connect, timeout)."""
+
+    data_timeout: float = 600.0
+    data_started = False
+
+    async def data(self, message: str | bytes, /, *, timeout: Any = None) -> aiosmtplib.SMTPResponse:
+        self.data_started = True
+        return await super().data(message, timeout=self.data_timeout)
+
+
 async def send_mail(cfg: EmailConfig, message: Message, to: str) -> None:
     """Send one message to one address; raises on failure (the caller records it)."""
     context = ssl.create_default_context()
@@ -70,9 +88,19 @@ async def send_mail(cfg: EmailConfig, message: Message, to: str) -> None:
     if not cfg.verify_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    await aiosmtplib.send(
-        build(cfg, message, to), hostname=cfg.host, port=cfg.port,
-        username=cfg.username or None, password=cfg.password or None,
+    smtp = _Client(
+        hostname=cfg.host, port=cfg.port, username=cfg.username or None, password=cfg.password or None,
         use_tls=cfg.tls, start_tls=cfg.starttls if not cfg.tls else False,
-        timeout=cfg.timeout, tls_context=context if (cfg.tls or cfg.starttls) else None,
+        timeout=cfg.connect_timeout if cfg.connect_timeout is not None else cfg.timeout,
+        tls_context=context if (cfg.tls or cfg.starttls) else None,
     )
+    smtp.data_timeout = cfg.data_timeout
+    msg = build(cfg, message, to)
+    try:
+        async with smtp:
+            await smtp.send_message(msg)
+    except (aiosmtplib.SMTPTimeoutError, aiosmtplib.SMTPServerDisconnected, ConnectionError, TimeoutError) as exc:
+        if smtp.data_started and not isinstance(exc, aiosmtplib.SMTPResponseException):
+            raise DeliveryError(f"no answer once the message was sent ({type(exc).__name__}): it may have "
+                                "been delivered; not sent again", uncertain=True) from exc
+        raise
