@@ -7,7 +7,6 @@ free-text columns fold instead.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,19 +19,14 @@ from rich.text import Text
 from responder.inventory import HostMatch, Inventory
 from responder.lifecycle.maintenance import Window
 from responder.model.incident import Incident
+from responder.text import escape_controls
 from responder.wording import incident_headline, of_failing
 
 STYLE = {"critical": "bold red", "degraded": "bold yellow", "ok": "green", None: "dim"}
 # C0, DEL, C1, and the bidirectional overrides: alert text could retitle, clear or reorder the terminal
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 def shown(text: str | None) -> str:
-    """Alert text as a terminal may show it: every control character written out (`\\x1b`), never sent."""
-    if not text:
-        return text or ""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                        else f"\\u{ord(m.group()):04x}", text)
+    """Alert text as a terminal may show it (responder.text)."""
+    return escape_controls(text)
 
 
 def severity_text(severity: str | None) -> Text:

@@ -25,12 +25,13 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from responder.text import escape_controls
+
 FORMAT_ENV = "RESPONDER_LOG_FORMAT"  # serve sets it, so the workers it supervises write the same format
 FORMATS = ("text", "json")
 # the shape of responder.model.incident.new_id: what RQ's lines about our jobs carry
 _INCIDENT_ID = re.compile(r"\b\d{8}-\d{6}-[0-9a-f]{6}\b")
 # C0, DEL, C1 and the bidirectional overrides
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _current: ContextVar[str | None] = ContextVar("responder_incident", default=None)
 # what every LogRecord has: anything else on a record came as `extra=` and goes into the JSON line
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "incident"}
@@ -74,17 +75,6 @@ def incident_job(fn: Callable[Concatenate[str, P], R]) -> Callable[Concatenate[s
             return result
 
     return job
-
-
-def escape_controls(text: str, keep_newlines: bool = False) -> str:
-    """Control characters written out (`\\x1b`), never sent to the terminal."""
-    def spell(m: re.Match[str]) -> str:
-        c = m.group()
-        if keep_newlines and c == "\n":
-            return c
-        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
-
-    return _CONTROL.sub(spell, text)
 
 
 class IncidentFilter(logging.Filter):

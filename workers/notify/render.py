@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from responder.config import Config
 from responder.model.incident import Incident
 from responder.model.scope import scope as scope_of
 from responder.model.verdict import ClientVerdict
+from responder.text import strip_controls
 from responder.wording import phrases
 from workers.notify.markup import Flavour, Safe
 
@@ -253,14 +253,9 @@ def logs_text(clients: list[ClientVerdict]) -> bytes:
     return "\n".join(out).encode("utf-8")
 
 
-# every C0 control but tab and newline, DEL and C1: alert text may carry ESC or NUL, which mail clients
-# and terminals reading the plain part would act on
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def plain(text: str) -> str:
     """The text without control characters (the plain-text part, and the HTML part's source)."""
-    return _CONTROL.sub("", text)
+    return strip_controls(text)
 
 
 def _alert_line(a: Any, ph: dict[str, str]) -> str:
