@@ -22,7 +22,7 @@ from tests.support.chat_endpoints import (
     sample_config,
     sample_incident,
 )
-from workers.notify.channels.base import Delivery, RetryPolicy
+from workers.notify.channels.base import Recipient, RetryPolicy
 from workers.notify.channels.http import retry_after
 from workers.notify.channels.telegram import split_html
 from workers.notify.job import Outcome, attempt
@@ -37,13 +37,13 @@ async def chat() -> AsyncIterator[ChatEndpoints]:
         yield endpoints
 
 
-async def send(cfg: Config, deliveries: list[Delivery], extra_clients: int = 0,
+async def send(cfg: Config, wanted: list[Recipient], extra_clients: int = 0,
                policy: RetryPolicy = FAST) -> list[Outcome]:
-    return await attempt(cfg, sample_incident(extra_clients), deliveries, policy=policy)
+    return await attempt(cfg, sample_incident(extra_clients), wanted, policy=policy)
 
 
-def teams(chat: ChatEndpoints) -> Delivery:
-    return Delivery("teams", "teams", target=chat.teams_url())
+def teams(chat: ChatEndpoints) -> Recipient:
+    return Recipient("teams", "teams", target=chat.teams_url())
 
 
 def texts(card: dict) -> list[str]:
@@ -102,7 +102,7 @@ async def test_429_retry_after_is_honoured(chat: ChatEndpoints) -> None:
 
 async def test_429_asking_too_long_a_wait_fails_now_as_transient(chat: ChatEndpoints) -> None:
     chat.script("slack/noc", (429, {"Retry-After": "3600"}))
-    [outcome] = await send(sample_config(chat), [Delivery("slack", "slack", target=chat.slack_url())])
+    [outcome] = await send(sample_config(chat), [Recipient("slack", "slack", target=chat.slack_url())])
     assert outcome.record.status == "failed" and outcome.transient
     assert "HTTP 429" in (outcome.record.error or "") and len(chat.of("slack")) == 1
 
@@ -134,20 +134,20 @@ async def test_4xx_fails_at_once_and_never_shows_the_secret_url(chat: ChatEndpoi
 
 async def test_wrong_telegram_token_is_reported_without_the_token(chat: ChatEndpoints) -> None:
     cfg = sample_config(chat, chat={"telegram": {"token": "999:WRONG-secret", "chat_id": 5, "api_url": chat.base_url}})
-    [outcome] = await send(cfg, [Delivery("telegram", "telegram:5", target="5")])
+    [outcome] = await send(cfg, [Recipient("telegram", "telegram:5", target="5")])
     assert outcome.record.status == "failed" and outcome.record.error == "HTTP 401: Unauthorized"
     assert TELEGRAM_TOKEN not in json.dumps(outcome.record.model_dump(mode="json"))
 
 
 async def test_connection_refused_is_transient_and_names_no_url(chat: ChatEndpoints) -> None:
     dead = f"http://127.0.0.1:9/teams/x?{TEAMS_SECRET}"
-    [outcome] = await send(sample_config(chat), [Delivery("teams", "teams:acme", "acme", target=dead)])
+    [outcome] = await send(sample_config(chat), [Recipient("teams", "teams:acme", "acme", target=dead)])
     assert outcome.record.status == "failed" and outcome.transient
     assert (outcome.record.error or "").startswith("connection failed:") and "secret" not in outcome.record.error
 
 
 async def test_slack_blocks_within_limits(chat: ChatEndpoints) -> None:
-    [outcome] = await send(sample_config(chat), [Delivery("slack", "slack", target=chat.slack_url())])
+    [outcome] = await send(sample_config(chat), [Recipient("slack", "slack", target=chat.slack_url())])
     assert outcome.record.status == "sent" and chat.problems == []
     [got] = chat.of("slack")
     blocks = got.payload["blocks"]
@@ -160,7 +160,7 @@ async def test_slack_blocks_within_limits(chat: ChatEndpoints) -> None:
 
 
 async def test_slack_big_incident_is_trimmed_to_block_limits(chat: ChatEndpoints, tmp_path: Path) -> None:
-    [outcome] = await send(sample_config(chat), [Delivery("slack", "slack", target=chat.slack_url())],
+    [outcome] = await send(sample_config(chat), [Recipient("slack", "slack", target=chat.slack_url())],
                            extra_clients=500)
     assert outcome.record.status == "sent" and chat.problems == []
     sections = [b["text"]["text"] for b in chat.of("slack")[0].payload["blocks"] if b["type"] == "section"]
@@ -170,7 +170,7 @@ async def test_slack_big_incident_is_trimmed_to_block_limits(chat: ChatEndpoints
     (tmp_path / "chat.txt.j2").write_text(
         "{% for c in d.clients %}{{ bold(c.client) }}: {{ c.summary }} {{ c.summary }}\n\n{% endfor %}")
     cfg = sample_config(chat, report={"templates": str(tmp_path)})
-    [outcome] = await send(cfg, [Delivery("slack", "slack", target=chat.slack_url())], extra_clients=500)
+    [outcome] = await send(cfg, [Recipient("slack", "slack", target=chat.slack_url())], extra_clients=500)
     assert outcome.record.status == "sent" and chat.problems == []
     blocks = chat.of("slack")[1].payload["blocks"]
     assert len(blocks) <= 50
@@ -180,7 +180,7 @@ async def test_slack_big_incident_is_trimmed_to_block_limits(chat: ChatEndpoints
 
 async def test_slack_plain_mode_for_mattermost(chat: ChatEndpoints) -> None:
     cfg = sample_config(chat, chat={"slack": {"url": chat.slack_url("mm"), "plain": True}})
-    [outcome] = await send(cfg, [Delivery("slack", "slack", target=chat.slack_url("mm"))])
+    [outcome] = await send(cfg, [Recipient("slack", "slack", target=chat.slack_url("mm"))])
     assert outcome.record.status == "sent" and chat.problems == []
     [got] = chat.of("slack", "mm")
     assert set(got.payload) == {"text"}
@@ -190,7 +190,7 @@ async def test_slack_plain_mode_for_mattermost(chat: ChatEndpoints) -> None:
 
 
 async def test_telegram_html_escaped(chat: ChatEndpoints) -> None:
-    [outcome] = await send(sample_config(chat), [Delivery("telegram", "telegram:-100100", target="-100100")])
+    [outcome] = await send(sample_config(chat), [Recipient("telegram", "telegram:-100100", target="-100100")])
     assert outcome.record.status == "sent" and chat.problems == []
     [got] = chat.of("telegram", "-100100")
     text = got.payload["text"]
@@ -200,7 +200,7 @@ async def test_telegram_html_escaped(chat: ChatEndpoints) -> None:
 
 
 async def test_telegram_long_message_is_split_in_order(chat: ChatEndpoints) -> None:
-    [outcome] = await send(sample_config(chat), [Delivery("telegram", "telegram:-100100", target="-100100")],
+    [outcome] = await send(sample_config(chat), [Recipient("telegram", "telegram:-100100", target="-100100")],
                            extra_clients=120)
     assert outcome.record.status == "sent" and chat.problems == []
     parts = [r.payload["text"] for r in chat.of("telegram")]
@@ -227,8 +227,8 @@ def test_split_html_never_breaks_a_tag() -> None:
 
 
 async def test_every_chat_channel_in_one_job(chat: ChatEndpoints) -> None:
-    deliveries = [teams(chat), Delivery("slack", "slack", target=chat.slack_url()),
-                  Delivery("telegram", "telegram:-100100", target="-100100")]
-    outcomes = await send(sample_config(chat), deliveries)
+    wanted = [teams(chat), Recipient("slack", "slack", target=chat.slack_url()),
+                  Recipient("telegram", "telegram:-100100", target="-100100")]
+    outcomes = await send(sample_config(chat), wanted)
     assert sorted(o.record.status for o in outcomes) == ["sent"] * 3
     assert {r.kind for r in chat.received} == {"teams", "slack", "telegram"} and chat.problems == []

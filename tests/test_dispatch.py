@@ -50,8 +50,8 @@ def save(store: Store, incident: Incident) -> None:
         store.put_incident(pipe, incident)
 
 
-def labels(deliveries: list[Any]) -> list[tuple[str, str, str | None]]:
-    return [(d.channel, d.to, d.scope) for d in deliveries]
+def labels(wanted: list[Any]) -> list[tuple[str, str, str | None]]:
+    return [(d.channel, d.to, d.scope) for d in wanted]
 
 
 # -- plan ---------------------------------------------------------------------------------------------

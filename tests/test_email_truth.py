@@ -1,4 +1,4 @@
-"""Delivery records tell the truth, against a real SMTP server (aiosmtpd) that answers DATA slowly.
+"""Recipient records tell the truth, against a real SMTP server (aiosmtpd) that answers DATA slowly.
 
 A reply to DATA slower than the connect timeout is no failure (the old single `email.timeout` made every
 attempt `failed` while each one delivered a copy); a reply that never comes in `email.data_timeout`

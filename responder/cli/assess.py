@@ -29,7 +29,7 @@ def _assess_inline(cfg: Config, incident: Incident, *, as_json: bool, notify: bo
                    servers: list[str] | None = None, services: list[str] | None = None) -> int:
     from responder.cli.terminal import print_incident, progress_bar
     from workers.assess.job import assess
-    from workers.notify.job import deliver, plan
+    from workers.notify.job import plan, send_all
 
     inv = cfg.inventory
     total = sum(len(inv.targets(c, servers=servers, services=services)) for c in incident.affected)
@@ -42,7 +42,7 @@ def _assess_inline(cfg: Config, incident: Incident, *, as_json: bool, notify: bo
     if notify:
         with open_store(cfg) as store:
             _keep(store, incident)  # first, so the link in the message already opens
-            incident.notifications = asyncio.run(deliver(cfg, incident, plan(cfg, incident)))
+            incident.notifications = asyncio.run(send_all(cfg, incident, plan(cfg, incident)))
             _keep(store, incident)
     if as_json:
         click.echo(json.dumps(incident.public(), indent=2, ensure_ascii=False))

@@ -25,13 +25,22 @@ from responder.model.incident import NOC, Incident
 from responder.model.verdict import NotificationRecord
 from responder.runtime.logs import incident_job
 from responder.store import Store
-from workers.notify.channels.base import DEFAULT_POLICY, Context, Delivery, DeliveryError, RetryPolicy
+from workers.notify.channels.base import DEFAULT_POLICY, DeliveryError, Recipient, RetryPolicy, SendContext
 from workers.notify.ledger import Ledger
 from workers.notify.recipients import CHANNELS, plan
 from workers.notify.render import Message, render
 
-__all__ = ["CHANNELS", "Delivery", "Outcome", "RetryLater", "deliver", "notify", "notify_job", "plan",
-           "retry_failed"]
+__all__ = [
+    "CHANNELS",
+    "Outcome",
+    "Recipient",
+    "RetryLater",
+    "notify",
+    "notify_job",
+    "plan",
+    "retry_failed",
+    "send_all",
+]
 
 USER_AGENT = "Responder notifier"
 
@@ -42,7 +51,7 @@ class RetryLater(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    delivery: Delivery
+    delivery: Recipient
     record: NotificationRecord
     transient: bool = False  # failed, but worth retrying later
 
@@ -61,7 +70,7 @@ def _short(exc: BaseException) -> str:
     return (first if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {first}")[:300]
 
 
-async def attempt(config: Config, incident: Incident, deliveries: list[Delivery], *,
+async def attempt(config: Config, incident: Incident, wanted: list[Recipient], *,
                   ledger: Ledger | None = None, why: Mapping[str | None, Why] | None = None,
                   policy: RetryPolicy = DEFAULT_POLICY) -> list[Outcome]:
     """Render once per scope and send to every recipient on one shared HTTP session. A delivery the
@@ -70,7 +79,7 @@ async def attempt(config: Config, incident: Incident, deliveries: list[Delivery]
     messages: dict[str | None, Message] = {}
     whys = why or {}
 
-    async def one(ctx: Context, d: Delivery) -> Outcome | None:
+    async def one(ctx: SendContext, d: Recipient) -> Outcome | None:
         w = whys.get(d.scope, Why())
         if d.problem:
             return Outcome(d, NotificationRecord(channel=d.channel, to=d.to, status="skipped", at=utcnow(),
@@ -96,16 +105,16 @@ async def attempt(config: Config, incident: Incident, deliveries: list[Delivery]
                                              error=error, client=d.scope, state=w.state), transient)
 
     async with aiohttp.ClientSession(headers={"User-Agent": USER_AGENT}) as session:
-        ctx = Context(config=config, session=session, policy=policy)
-        found = await asyncio.gather(*(one(ctx, d) for d in deliveries))
+        ctx = SendContext(config=config, session=session, policy=policy)
+        found = await asyncio.gather(*(one(ctx, d) for d in wanted))
     return [o for o in found if o is not None]
 
 
-async def deliver(config: Config, incident: Incident, deliveries: list[Delivery],
+async def send_all(config: Config, incident: Incident, wanted: list[Recipient],
                   policy: RetryPolicy = DEFAULT_POLICY) -> list[NotificationRecord]:
     """Send without the ledger (`check --notify`, `replay --notify`): records only."""
-    every = {d.scope: Why(reasons=["by_hand"]) for d in deliveries}
-    return [o.record for o in await attempt(config, incident, deliveries, why=every, policy=policy)]
+    every = {d.scope: Why(reasons=["by_hand"]) for d in wanted}
+    return [o.record for o in await attempt(config, incident, wanted, why=every, policy=policy)]
 
 
 def _interrupted(ledger: Ledger) -> list[Outcome]:
@@ -160,15 +169,15 @@ async def notify(store: Store, config: Config, incident_id: str, state: str,
         scopes = batch_of(incident, int(state))
         if not scopes:
             return []
-        deliveries = plan(config, incident, scopes)
+        wanted = plan(config, incident, scopes)
         why = _whys(incident, scopes)
     elif _legacy(incident, state):
-        deliveries = plan(config, incident)
-        why = {d.scope: Why(state) for d in deliveries}
+        wanted = plan(config, incident)
+        why = {d.scope: Why(state) for d in wanted}
     else:
         return []
     ledger = Ledger(store, incident_id)
-    outcomes = await attempt(config, incident, deliveries, ledger=ledger, why=why, policy=policy)
+    outcomes = await attempt(config, incident, wanted, ledger=ledger, why=why, policy=policy)
     outcomes = [*_interrupted(ledger), *outcomes]
     _record(store, incident_id, outcomes)
     if ledger.busy:
@@ -219,15 +228,15 @@ async def retry_failed(store: Store, config: Config, incident_id: str,
     failed = {k for k, n in latest.items() if n.status == "failed"}
     if not failed:
         return Retried([], [], [])
-    deliveries = [d for d in plan(config, incident, {NOC if s is None else s for s in why})
+    wanted = [d for d in plan(config, incident, {NOC if s is None else s for s in why})
                   if (d.channel, d.to) in failed and d.scope in why]
-    gone = sorted(f"{c} {to}" for c, to in failed - {(d.channel, d.to) for d in deliveries})
+    gone = sorted(f"{c} {to}" for c, to in failed - {(d.channel, d.to) for d in wanted})
     ledger = Ledger(store, incident_id)
     with store.guard():
-        for d in deliveries:
+        for d in wanted:
             state = why[d.scope].state
             if state is not None and ledger.status(d, state) == "failed":
                 ledger.release(d, state)
-    outcomes = await attempt(config, incident, deliveries, ledger=ledger, why=why, policy=policy)
+    outcomes = await attempt(config, incident, wanted, ledger=ledger, why=why, policy=policy)
     _record(store, incident_id, outcomes)
     return Retried(outcomes, [f"{d.channel} {d.to}" for d in ledger.busy], gone)

@@ -13,17 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from responder.store import Store
-from workers.notify.channels.base import Delivery
+from workers.notify.channels.base import Recipient
 
 
 @dataclass
 class Ledger:
     store: Store
     incident_id: str
-    busy: list[Delivery] = field(default_factory=list)  # held by a sender that did not finish
-    taken: list[tuple[Delivery, str]] = field(default_factory=list)  # a dead sender's stale claim, and its state
+    busy: list[Recipient] = field(default_factory=list)  # held by a sender that did not finish
+    taken: list[tuple[Recipient, str]] = field(default_factory=list)  # a dead sender's stale claim, and its state
 
-    def claim(self, d: Delivery, state: str) -> bool:
+    def claim(self, d: Recipient, state: str) -> bool:
         before = self.status(d, state)
         if self.store.claim_message(self.incident_id, state, d.channel, d.to):
             if before == "sending":
@@ -33,14 +33,14 @@ class Ledger:
             self.busy.append(d)  # an earlier run died mid-send: try again once its claim is stale
         return False
 
-    def settle(self, d: Delivery, state: str, status: str, transient: bool) -> None:
+    def settle(self, d: Recipient, state: str, status: str, transient: bool) -> None:
         if status == "failed" and transient:
             self.store.release_message(self.incident_id, state, d.channel, d.to)
         else:
             self.store.mark_message(self.incident_id, state, d.channel, d.to, status)
 
-    def status(self, d: Delivery, state: str) -> str | None:
+    def status(self, d: Recipient, state: str) -> str | None:
         return self.store.message_status(self.incident_id, state, d.channel, d.to)
 
-    def release(self, d: Delivery, state: str) -> None:
+    def release(self, d: Recipient, state: str) -> None:
         self.store.release_message(self.incident_id, state, d.channel, d.to)

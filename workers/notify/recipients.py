@@ -16,7 +16,7 @@ from responder.config import Config
 from responder.model.incident import NOC, Incident
 from responder.model.verdict import ClientVerdict
 from workers.notify.channels import email, slack, teams, telegram
-from workers.notify.channels.base import Channel, Delivery
+from workers.notify.channels.base import Channel, Recipient
 
 CHANNELS: dict[str, Channel] = {"email": email, "teams": teams, "slack": slack, "telegram": telegram}
 
@@ -38,10 +38,10 @@ def _concerns(incident: Incident, c: ClientVerdict) -> bool:
     return c.severity != "ok" or bool(c.changes) or bool(sent_before(incident, c.client))
 
 
-def plan(config: Config, incident: Incident, scopes: Collection[str] | None = None) -> list[Delivery]:
+def plan(config: Config, incident: Incident, scopes: Collection[str] | None = None) -> list[Recipient]:
     """Every recipient of the given scopes (NOC for the whole incident, or client names), each at most
     once; `scopes=None`: every scope the current state concerns."""
-    out: list[Delivery] = []
+    out: list[Recipient] = []
     if scopes is None or NOC in scopes:
         for name in _channels(config.routes.for_severity(incident.severity or "ok"), sent_before(incident, None)):
             if name in CHANNELS:

@@ -3,7 +3,7 @@
 A channel module (email.py, teams.py, slack.py, telegram.py) has:
 
 - `NAME`: the channel's name in `routes` and in notification records;
-- `recipients(config, client)`: its deliveries for the whole incident (`client` None: the config's
+- `recipients(config, client)`: its recipients for the whole incident (`client` None: the config's
   recipients) or for one client's contacts (that client's part only);
 - `async send(ctx, message, delivery)`: send one message to one recipient; raise `DeliveryError`
   (or anything else) on failure, and the caller records it.
@@ -38,7 +38,7 @@ DEFAULT_POLICY = RetryPolicy()
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Recipient:
     channel: str
     to: str  # an address, or a label for a webhook (never the secret URL itself)
     scope: str | None = None  # the client whose part this recipient may see
@@ -47,12 +47,12 @@ class Delivery:
 
     @property
     def key(self) -> tuple[str, str]:
-        """What makes two deliveries the same recipient: one message each."""
+        """What makes two recipients the same recipient: one message each."""
         return self.channel, self.target or self.to
 
 
 @dataclass
-class Context:
+class SendContext:
     """What one notify job shares between its sends: one HTTP session for every chat send."""
 
     config: Config
@@ -72,19 +72,19 @@ class DeliveryError(Exception):
 
 
 def webhook_recipients(config: Config, client: str | None, name: str, own: str | None,
-                       contact: Callable[[Contacts], str | None]) -> list[Delivery]:
+                       contact: Callable[[Contacts], str | None]) -> list[Recipient]:
     """For a webhook channel: the config's URL for the whole incident, or the client's own URL for its
     part. The record's `to` is a label (`teams`, `teams:acme`); the URL stays in `target`."""
     if client is None:
-        return [Delivery(name, name, target=own)] if own else []
+        return [Recipient(name, name, target=own)] if own else []
     found = config.inventory.clients.get(client)
     url = contact(found.contacts) if found else None
-    return [Delivery(name, f"{name}:{client}", scope=client, target=url)] if url else []
+    return [Recipient(name, f"{name}:{client}", scope=client, target=url)] if url else []
 
 
 class Channel(Protocol):
     NAME: str
 
-    def recipients(self, config: Config, client: str | None) -> list[Delivery]: ...
+    def recipients(self, config: Config, client: str | None) -> list[Recipient]: ...
 
-    async def send(self, ctx: Context, message: Message, delivery: Delivery) -> None: ...
+    async def send(self, ctx: SendContext, message: Message, delivery: Recipient) -> None: ...

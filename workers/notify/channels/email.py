@@ -19,21 +19,21 @@ from typing import Any
 import aiosmtplib
 
 from responder.config import Config, EmailConfig
-from workers.notify.channels.base import Context, Delivery, DeliveryError
+from workers.notify.channels.base import DeliveryError, Recipient, SendContext
 from workers.notify.render import Message
 
 NAME = "email"
 
 
-def recipients(config: Config, client: str | None) -> list[Delivery]:
+def recipients(config: Config, client: str | None) -> list[Recipient]:
     """The config's `email.to` for the whole incident; a client's `contacts.email` for its part.
     Nothing without an SMTP server (`email:`) to send through."""
     if config.email is None:
         return []
     if client is None:
-        return [Delivery(NAME, to) for to in config.email.to]
+        return [Recipient(NAME, to) for to in config.email.to]
     found = config.inventory.clients.get(client)
-    return [Delivery(NAME, to, scope=client) for to in found.contacts.email] if found else []
+    return [Recipient(NAME, to, scope=client) for to in found.contacts.email] if found else []
 
 
 def build(cfg: EmailConfig, message: Message, to: str) -> EmailMessage:
@@ -53,7 +53,7 @@ def build(cfg: EmailConfig, message: Message, to: str) -> EmailMessage:
     return msg
 
 
-async def send(ctx: Context, message: Message, delivery: Delivery) -> None:
+async def send(ctx: SendContext, message: Message, delivery: Recipient) -> None:
     if ctx.config.email is None:
         raise DeliveryError("no SMTP server configured (email)")
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from responder.config import Config
-from workers.notify.channels.base import Context, Delivery, webhook_recipients
+from workers.notify.channels.base import Recipient, SendContext, webhook_recipients
 from workers.notify.channels.http import post_json
 from workers.notify.markup import FLAVOURS, shorten
 from workers.notify.render import Message, chat_text
@@ -25,7 +25,7 @@ TEXT_CHARS = 300  # the fallback `text` beside blocks: a notification line, not 
 PLAIN_CHARS = 15_000  # Mattermost posts hold 16,383 characters
 
 
-def recipients(config: Config, client: str | None) -> list[Delivery]:
+def recipients(config: Config, client: str | None) -> list[Recipient]:
     own = config.chat.slack.url if config.chat.slack else None
     return webhook_recipients(config, client, NAME, own, lambda contacts: contacts.slack)
 
@@ -130,7 +130,7 @@ def payload(message: Message, config: Config) -> dict[str, Any]:
     return plain_payload(message, config) if plain else blocks_payload(message, config)
 
 
-async def send(ctx: Context, message: Message, delivery: Delivery) -> None:
+async def send(ctx: SendContext, message: Message, delivery: Recipient) -> None:
     assert delivery.target is not None
     await post_json(ctx.session, delivery.target, payload(message, ctx.config), policy=ctx.policy,
                     label=delivery.to)

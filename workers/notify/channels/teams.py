@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from responder.config import Config
-from workers.notify.channels.base import Context, Delivery, DeliveryError, webhook_recipients
+from workers.notify.channels.base import DeliveryError, Recipient, SendContext, webhook_recipients
 from workers.notify.channels.http import encode, post_json
 from workers.notify.markup import escape_teams, shorten
 from workers.notify.render import Digest, Message
@@ -27,7 +27,7 @@ VALUE_CHARS = 400  # one fact's value, before escaping
 TITLE_CHARS = 80  # one fact's title
 
 
-def recipients(config: Config, client: str | None) -> list[Delivery]:
+def recipients(config: Config, client: str | None) -> list[Recipient]:
     own = config.chat.teams.url if config.chat.teams else None
     return webhook_recipients(config, client, NAME, own, lambda contacts: contacts.teams)
 
@@ -134,6 +134,6 @@ def build(message: Message, limit: int = MAX_BYTES) -> bytes:
     return body
 
 
-async def send(ctx: Context, message: Message, delivery: Delivery) -> None:
+async def send(ctx: SendContext, message: Message, delivery: Recipient) -> None:
     assert delivery.target is not None
     await post_json(ctx.session, delivery.target, build(message), policy=ctx.policy, label=delivery.to)

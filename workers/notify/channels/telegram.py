@@ -13,7 +13,7 @@ import re
 from collections import deque
 
 from responder.config import Config
-from workers.notify.channels.base import Context, Delivery, DeliveryError
+from workers.notify.channels.base import DeliveryError, Recipient, SendContext
 from workers.notify.channels.http import post_json
 from workers.notify.markup import FLAVOURS
 from workers.notify.render import Message, chat_text
@@ -25,18 +25,18 @@ _TOKEN = re.compile(r"<[^<>]*>|&#?\w+;|\n|[^<&\n]+|[<&]")
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>")
 
 
-def recipients(config: Config, client: str | None) -> list[Delivery]:
+def recipients(config: Config, client: str | None) -> list[Recipient]:
     bot = config.chat.telegram
     if client is None:
         if bot is None or bot.chat_id is None:
             return []
-        return [Delivery(NAME, f"{NAME}:{bot.chat_id}", target=str(bot.chat_id))]
+        return [Recipient(NAME, f"{NAME}:{bot.chat_id}", target=str(bot.chat_id))]
     found = config.inventory.clients.get(client)
     if found is None or found.contacts.telegram is None:
         return []
     chat = str(found.contacts.telegram)
     problem = None if bot is not None else "no Telegram bot: set chat.telegram.token to message client chats"
-    return [Delivery(NAME, f"{NAME}:{chat}", scope=client, target=chat, problem=problem)]
+    return [Recipient(NAME, f"{NAME}:{chat}", scope=client, target=chat, problem=problem)]
 
 
 def length(text: str) -> int:
@@ -131,7 +131,7 @@ def parts(message: Message, config: Config, limit: int = MAX_CHARS, max_parts: i
     return pieces
 
 
-async def send(ctx: Context, message: Message, delivery: Delivery) -> None:
+async def send(ctx: SendContext, message: Message, delivery: Recipient) -> None:
     bot = ctx.config.chat.telegram
     if bot is None:
         raise DeliveryError("no Telegram bot configured (chat.telegram)")
