@@ -82,7 +82,7 @@ class GuardedServer(Server):
             if victim is None:
                 self.tally.add(self._loop, "refused: too many connections sending a request head")
                 return False
-            self.settle(victim)
+            self.forget(victim)
             self.tally.add(self._loop, "shed: over the cap of connections sending a request head")
             victim.force_close()
         self.pending[handler] = None
@@ -102,7 +102,7 @@ class GuardedServer(Server):
                 quiet = h
         return quiet
 
-    def settle(self, handler: GuardedHandler) -> None:
+    def forget(self, handler: GuardedHandler) -> None:
         self.pending.pop(handler, None)
         handler.cancel_head_timer()
 
@@ -158,7 +158,7 @@ class GuardedHandler(RequestHandler):
         self._head_timer = None
         server = self._guard()
         if server is not None and self in server.pending:
-            server.settle(self)
+            server.forget(self)
             server.tally.add(self._loop, f"without a request head in {server.header_timeout:g}s")
             self.force_close()
 
@@ -174,12 +174,12 @@ class GuardedHandler(RequestHandler):
         if self._request_count > before:
             server = self._guard()
             if server is not None:
-                server.settle(self)
+                server.forget(self)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         server = self._guard()
         if server is not None:
-            server.settle(self)
+            server.forget(self)
         super().connection_lost(exc)
 
     def log_exception(self, *args: Any, **kw: Any) -> None:

@@ -100,7 +100,7 @@ async def attempt(config: Config, incident: Incident, wanted: list[Recipient], *
         except Exception as exc:
             status, error = "failed", _short(exc)
         if ledger is not None and w.state is not None:
-            ledger.settle(d, w.state, status, transient)
+            ledger.record(d, w.state, status, transient)
         return Outcome(d, NotificationRecord(channel=d.channel, to=d.to, status=status, at=utcnow(),
                                              error=error, client=d.scope, state=w.state), transient)
 

@@ -33,7 +33,7 @@ class Ledger:
             self.busy.append(d)  # an earlier run died mid-send: try again once its claim is stale
         return False
 
-    def settle(self, d: Recipient, state: str, status: str, transient: bool) -> None:
+    def record(self, d: Recipient, state: str, status: str, transient: bool) -> None:
         if status == "failed" and transient:
             self.store.release_message(self.incident_id, state, d.channel, d.to)
         else:
