@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from responder.config import Config
+from responder.wording import PHRASES
 from tests.support.chat_endpoints import HOSTILE, ChatEndpoints, sample_config, sample_incident
 from workers.notify.markup import FLAVOURS
-from workers.notify.render import PHRASES, chat_text, render, subject
+from workers.notify.render import chat_text, render, subject
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "workers" / "notify" / "templates"
 

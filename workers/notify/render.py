@@ -2,7 +2,7 @@
 the `Digest` every chat channel draws from.
 
 Users may override any template (email.txt.j2, email.html.j2, chat.txt.j2) by putting a file of the
-same name in `report.templates`. Words come from PHRASES in the configured language; the headline and
+same name in `report.templates`. Words come from responder.wording in the configured language; the headline and
 the per-client changes come first in every message.
 """
 
@@ -28,51 +28,6 @@ from workers.notify.markup import Flavour, Safe
 # one word per severity, the same as on the pages and in the terminal (responder/wording.py)
 SEVERITY_WORD = {lang: {s: phrases(lang)[s] for s in ("critical", "degraded", "ok")} for lang in ("en", "ru")}
 COLOURS = {"critical": "#b3261e", "degraded": "#b26a00", "ok": "#1e7b34"}
-PHRASES: dict[str, dict[str, str]] = {
-    "en": {
-        "servers_alerting": "servers alerting", "server_alerting": "server alerting",
-        "servers_alerting_few": "servers alerting",
-        "recovered": "recovered", "more": "more", "incident": "Incident", "client": "Client",
-        "severity": "Severity", "summary": "Summary", "service": "Service", "server": "Server",
-        "status": "Status", "latency": "Latency", "error": "Error", "alerts": "Alerts",
-        "unmapped": "Hosts not in the inventory", "logs": "Log lines", "changes": "What changed",
-        "open": "Open the incident", "checks_attached": "Every check is in the attached CSV.",
-        "quiet": "Notifications held back", "no_clients": "No client is affected.",
-        "truncated": "alerts were left out by the sender", "clients": "Clients", "services": "Services",
-        "maintenance": "Maintenance", "slow": "slow", "failing": "failing", "pending": "OPEN",
-        "more_clients": "more clients", "more_changes": "more changes", "more_alerts": "more alerts",
-        "more_services": "more services", "more_lines": "more lines in the incident",
-        "firing": "firing", "resolved": "resolved",
-        "in_maintenance": "In maintenance (not reported)", "news": "Since the last message",
-        "why_first": "first verdict", "why_changed": "what changed",
-        "why_resolved_failing": "alerts resolved, but still failing",
-        "why_maintenance_started": "maintenance started", "why_maintenance_ended": "maintenance ended",
-        "why_reminder": "reminder: still failing", "why_recovered": "recovered", "why_by_hand": "checked by hand",
-        "of_failing": "{failing} of {total} failing",
-    },
-    "ru": {
-        "servers_alerting": "серверов с алертами", "server_alerting": "сервер с алертом",
-        "servers_alerting_few": "сервера с алертами",
-        "recovered": "восстановлено", "more": "ещё", "incident": "Инцидент", "client": "Клиент",
-        "severity": "Критичность", "summary": "Итог", "service": "Сервис", "server": "Сервер",
-        "status": "Статус", "latency": "Задержка", "error": "Ошибка", "alerts": "Алерты",
-        "unmapped": "Хосты вне инвентаря", "logs": "Строки логов", "changes": "Что изменилось",
-        "open": "Открыть инцидент", "checks_attached": "Все проверки во вложенном CSV.",
-        "quiet": "Уведомления приостановлены", "no_clients": "Клиенты не затронуты.",
-        "truncated": "алертов отправитель не передал", "clients": "Клиенты", "services": "Сервисы",
-        "maintenance": "Плановые работы", "slow": "медленно", "failing": "сбой", "pending": "ОТКРЫТ",
-        "more_clients": "клиентов ещё", "more_changes": "изменений ещё", "more_alerts": "алертов ещё",
-        "more_services": "сервисов ещё", "more_lines": "строк ещё — в инциденте",
-        "firing": "активен", "resolved": "снят",
-        "in_maintenance": "На плановых работах (без подробностей)", "news": "С прошлого сообщения",
-        "why_first": "первая оценка", "why_changed": "есть изменения",
-        "why_resolved_failing": "алерты сняты, но сбой продолжается",
-        "why_maintenance_started": "начались плановые работы", "why_maintenance_ended": "плановые работы закончились",
-        "why_reminder": "напоминание: сбой продолжается", "why_recovered": "восстановлено",
-        "why_by_hand": "проверка вручную",
-        "of_failing": "сбой: {failing} из {total}",
-    },
-}
 
 
 LISTED = 50  # alerts and unmapped hosts a mail lists; the rest are counted, linked and attached
@@ -185,14 +140,14 @@ def subject(incident: Incident, clients: list[ClientVerdict], language: str = "e
     so it carries that client's severity and alerting servers, not the incident's. Only a client that
     was failing is said to have recovered; every alerting host counts, in the inventory or not."""
     words = SEVERITY_WORD[language]
-    ph = PHRASES[language]
+    ph = phrases(language)
     severity = incident.severity or "ok"
     parts: list[str] = []
     for c in clients[:3]:
         back = c.severity == "ok" and c.client in incident.failed
-        parts.append(f"{c.client} {ph['recovered'] if back else words[c.severity]}")
+        parts.append(f"{c.client} {ph['word_recovered'] if back else words[c.severity]}")
     if len(clients) > 3:
-        parts.append(f"+{len(clients) - 3} {ph['more']}")
+        parts.append(f"+{len(clients) - 3} {ph['word_more']}")
     n = len(incident.alerting_hosts)
     if n:
         parts.append(f"{n} {ph[_plural(n, language, 'server_alerting', 'servers_alerting_few', 'servers_alerting')]}")
@@ -204,7 +159,7 @@ def subject(incident: Incident, clients: list[ClientVerdict], language: str = "e
 
 def reason_text(reasons: Sequence[str], language: str = "en") -> str | None:
     """Why a message was sent, in words ("alerts resolved, but still failing; what changed")."""
-    ph = PHRASES[language]
+    ph = phrases(language)
     said = [ph.get(f"why_{r}", r) for r in reasons]
     return "; ".join(said) if said else None
 
@@ -266,7 +221,7 @@ def _alert_line(a: Any, ph: dict[str, str]) -> str:
 def digest(config: Config, incident: Incident, clients: list[ClientVerdict], alerts: list[Any], title: str,
            url: str, reasons: Sequence[str] = (), news: Sequence[str] = ()) -> Digest:
     language = config.report.language
-    ph = PHRASES[language]
+    ph = phrases(language)
     words = SEVERITY_WORD[language]
     lines = []
     for c in clients:
@@ -275,7 +230,8 @@ def digest(config: Config, incident: Incident, clients: list[ClientVerdict], ale
             problems = []
             for k in s.checks:
                 if not k.ok:
-                    problems.append(f"{k.server}: {k.error or (f'HTTP {k.status}' if k.status else ph['failing'])}")
+                    why = k.error or (f"HTTP {k.status}" if k.status else ph["word_failing"])
+                    problems.append(f"{k.server}: {why}")
                 elif k.slow:
                     latency = f", {k.latency_ms:.0f} ms" if k.latency_ms is not None else ""
                     problems.append(f"{k.server}: {ph['slow']}{latency}")
@@ -319,7 +275,7 @@ def render(config: Config, incident: Incident, scope: str | None = None, reasons
     d = digest(config, incident, clients, alerts, title, url, reasons, news)
     ctx: dict[str, Any] = {
         "incident": incident, "clients": clients, "url": url, "colours": COLOURS,
-        "words": SEVERITY_WORD[language], "t": PHRASES[language], "scope": scope,
+        "words": SEVERITY_WORD[language], "t": phrases(language), "scope": scope,
         "severity": d.severity, "alerts": alerts[:LISTED], "alerts_more": max(0, len(alerts) - LISTED),
         "unmapped": d.unmapped[:LISTED], "unmapped_more": max(0, len(d.unmapped) - LISTED), "d": d,
         "summaries": {line.client: line.summary for line in d.clients},
