@@ -7,11 +7,13 @@ an alert costs the same at ten servers as at ten thousand.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import Field, ValidationError
 
 from responder.errors import ConfigError, pydantic_problems
 from responder.inventory.models import (
@@ -34,9 +36,16 @@ __all__ = [
 ]
 
 
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_QUAD = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+
+
 def _ip(text: str) -> str | None:
+    """The canonical form of an IP address, or None when the text is not one."""
     if not text or not (text[0].isdigit() or ":" in text):
         return None  # cheap exit: names are the common case, and a failed parse costs an exception
+    if _QUAD.fullmatch(text):
+        return text  # a dotted quad is already canonical: skip ipaddress on 10,000s of servers
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
@@ -80,21 +89,35 @@ def host_candidates(host: str) -> list[str]:
     return [c for c in out if c and not (c in seen or seen.add(c))]  # type: ignore[func-returns-value]
 
 
+class _Index:
+    """Host keys → server, short names, clients per server, dependents, each client's resolved services."""
+
+    __slots__ = ("clients_on", "dependents", "hosts", "resolved", "short")
+
+    def __init__(self) -> None:
+        self.hosts: dict[str, str] = {}
+        self.short: dict[str, str | None] = {}
+        self.clients_on: dict[str, tuple[str, ...]] = {}
+        self.dependents: dict[str, tuple[str, ...]] = {}
+        self.resolved: dict[str, dict[str, ServiceSpec]] = {}
+
+
 class Inventory(_Model):
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
     servers: dict[str, Server] = Field(default_factory=dict)
     clients: dict[str, Client] = Field(default_factory=dict)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
 
-    _hosts: dict[str, str] = PrivateAttr(default_factory=dict)
-    _short: dict[str, str | None] = PrivateAttr(default_factory=dict)
-    _clients_on: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
-    _dependents: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
-    _resolved: dict[str, dict[str, ServiceSpec]] = PrivateAttr(default_factory=dict)
+    @cached_property
+    def _ix(self) -> _Index:
+        """The index, in the instance's own __dict__: a pydantic private attribute costs microseconds
+        per read, which a lookup per alert cannot afford. Built (and checked) by model_post_init."""
+        return _Index()
 
     def model_post_init(self, __context: Any) -> None:
-        problems = self._check_references()
-        problems += self._build_host_index()
+        ix = self._ix
+        problems = self._check_references(ix)
+        problems += self._build_host_index(ix)
         if problems:
             raise ConfigError(problems)
         on: dict[str, list[str]] = {}
@@ -104,13 +127,15 @@ class Inventory(_Model):
                 on.setdefault(s, []).append(cname)
             for s in client.depends_on:
                 dep.setdefault(s, []).append(cname)
-        self._clients_on = {k: tuple(v) for k, v in on.items()}
-        self._dependents = {k: tuple(v) for k, v in dep.items()}
+        ix.clients_on = {k: tuple(v) for k, v in on.items()}
+        ix.dependents = {k: tuple(v) for k, v in dep.items()}
 
     # -- validation -------------------------------------------------------------------------------
 
-    def _check_references(self) -> list[str]:
+    def _check_references(self, ix: _Index) -> list[str]:
         problems: list[str] = []
+        # one copy of a catalogue spec per min_healthy value, shared by every client naming it as it is
+        with_minimum: dict[tuple[str, int], ServiceSpec] = {}
         for cname, client in self.clients.items():
             listed: set[str] = set()
             for i, s in enumerate(client.servers):
@@ -139,8 +164,10 @@ class Inventory(_Model):
                     continue
                 if base is not None and svc.url is None and svc.expect is None and svc.verify_tls is None:
                     # the catalogue's, already validated: share it (10,000s of clients name the catalogue)
-                    resolved[svc.name] = base if base.min_healthy == minimum else \
-                        base.model_copy(update={"min_healthy": minimum})
+                    shared = base if base.min_healthy == minimum else with_minimum.get((svc.name, minimum))
+                    if shared is None:
+                        shared = with_minimum[svc.name, minimum] = base.model_copy(update={"min_healthy": minimum})
+                    resolved[svc.name] = shared
                     continue
                 try:
                     spec = ServiceSpec(
@@ -154,7 +181,7 @@ class Inventory(_Model):
                     problems += pydantic_problems(exc, prefix=where)
                     continue
                 resolved[svc.name] = spec
-            self._resolved[cname] = resolved
+            ix.resolved[cname] = resolved
         for i, window in enumerate(self.maintenance):
             where = f"maintenance[{i}]"
             if (window.server is None) == (window.client is None and window.service is None):
@@ -162,8 +189,8 @@ class Inventory(_Model):
             if window.client is not None and window.client not in self.clients:
                 problems.append(f"{where}.client: unknown client {window.client!r}")
             elif window.service is not None and not (
-                    window.service in self._resolved.get(window.client, {}) if window.client
-                    else any(window.service in r for r in self._resolved.values())):
+                    window.service in ix.resolved.get(window.client, {}) if window.client
+                    else any(window.service in r for r in ix.resolved.values())):
                 problems.append(f"{where}.service: no client has service {window.service!r}"
                                 if window.client is None else
                                 f"{where}.service: client {window.client!r} has no service {window.service!r}")
@@ -173,7 +200,7 @@ class Inventory(_Model):
                 problems.append(f"{where}.to: ends before it starts")
         return problems
 
-    def _build_host_index(self) -> list[str]:
+    def _build_host_index(self, ix: _Index) -> list[str]:
         problems: list[str] = []
         hosts: dict[str, str] = {}
 
@@ -197,45 +224,58 @@ class Inventory(_Model):
                 s = key.split(".", 1)[0]
                 if s not in hosts:
                     short[s] = owner if short.get(s, owner) == owner else None
-        self._hosts = hosts
-        self._short = short
+        ix.hosts = hosts
+        ix.short = short
         return problems
 
     # -- lookups ----------------------------------------------------------------------------------
 
     def server_for(self, host: str) -> str | None:
         """The server an alert host names, or None when nothing in the inventory matches."""
+        # the common forms first, in host_candidates' order: `name` and `name:port` are one or two dict hits
+        text = host.strip().lower().rstrip(".")
+        found = self._ix.hosts.get(text)
+        if found is not None:
+            return found
+        name, colon, port = text.partition(":")
+        if colon and port.isdigit() and "[" not in name:
+            found = self._ix.hosts.get(name)
+            if found is not None:
+                return found
+        return self._server_for_any(host)
+
+    def _server_for_any(self, host: str) -> str | None:
         for key in host_candidates(host):
-            found = self._hosts.get(key)
+            found = self._ix.hosts.get(key)
             if found is not None:
                 return found
         for key in host_candidates(host):
-            found = self._short.get(key)
+            found = self._ix.short.get(key)
             if found is not None:
                 return found
         return None
 
     def clients_on(self, server: str) -> tuple[str, ...]:
         """Clients whose services run on the server."""
-        return self._clients_on.get(server, ())
+        return self._ix.clients_on.get(server, ())
 
     def clients_by_server(self) -> Mapping[str, tuple[str, ...]]:
         """The whole index behind `clients_on`, for loops over thousands of servers (one attribute
         look-up instead of one per server)."""
-        return self._clients_on
+        return self._ix.clients_on
 
     def dependents_by_server(self) -> Mapping[str, tuple[str, ...]]:
         """The whole index behind `dependents_of`."""
-        return self._dependents
+        return self._ix.dependents
 
     def dependents_of(self, server: str) -> tuple[str, ...]:
         """Clients that name the server in `depends_on` (infrastructure they need)."""
-        return self._dependents.get(server, ())
+        return self._ix.dependents.get(server, ())
 
     def affected_by(self, server: str) -> tuple[str, ...]:
         """Clients an alert on this server touches: those on it, and those that depend on it."""
-        on = self._clients_on.get(server, ())
-        dep = self._dependents.get(server, ())
+        on = self._ix.clients_on.get(server, ())
+        dep = self._ix.dependents.get(server, ())
         return on + tuple(c for c in dep if c not in on) if dep else on
 
     def lookup(self, host: str) -> HostMatch:
@@ -243,15 +283,15 @@ class Inventory(_Model):
         return HostMatch(host=host, server=server, clients=self.affected_by(server) if server else ())
 
     def services_of(self, client: str) -> dict[str, ServiceSpec]:
-        return self._resolved.get(client, {})
+        return self._ix.resolved.get(client, {})
 
     def min_healthy(self, client: str, service: str) -> int:
         """How many of the client's servers must pass the service (see `_min_healthy`); 1 if unknown."""
-        spec = self._resolved.get(client, {}).get(service)
+        spec = self._ix.resolved.get(client, {}).get(service)
         return (spec.min_healthy or 1) if spec is not None else 1
 
     def clients_with_service(self, service: str) -> list[str]:
-        return [c for c in self.clients if service in self._resolved.get(c, {})]
+        return [c for c in self.clients if service in self._ix.resolved.get(c, {})]
 
     def targets(self, client: str, servers: Iterable[str] | None = None,
                 services: Iterable[str] | None = None) -> list[Target]:
@@ -260,7 +300,7 @@ class Inventory(_Model):
         wanted = set(services) if services is not None else None
         only = set(servers) if servers is not None else None
         out = []
-        for sname, spec in self._resolved.get(client, {}).items():
+        for sname, spec in self._ix.resolved.get(client, {}).items():
             if wanted is not None and sname not in wanted:
                 continue
             for server in c.servers:

@@ -30,11 +30,14 @@ class Expect(_Model):
         return status in self.status if self.status else 200 <= status < 400
 
 
+_NO_EXPECT = Expect()  # frozen defaults are shared: pydantic deep-copies an instance default per object
+
+
 class ServiceSpec(_Model):
     """A service as the catalogue names it, or as resolved for one client (then `min_healthy` is set)."""
 
     url: str
-    expect: Expect = Expect()
+    expect: Expect = Field(default_factory=lambda: _NO_EXPECT)
     verify_tls: bool = True
     min_healthy: int | None = Field(None, ge=1)  # critical when fewer of the client's servers pass
 
@@ -65,10 +68,13 @@ class ServerSsh(_Model):
     insecure_skip_host_key_check: bool = False
 
 
+_NO_SSH = ServerSsh()
+
+
 class Server(_Model):
     address: str
     aliases: list[str] = Field(default_factory=list)
-    ssh: ServerSsh = ServerSsh()
+    ssh: ServerSsh = Field(default_factory=lambda: _NO_SSH)
     logs: list[str] = Field(default_factory=list)
     log_filter: str | None = None
     role: str | None = None
@@ -90,6 +96,9 @@ class Contacts(_Model):
     telegram: str | int | None = None
 
 
+_NO_CONTACTS = Contacts()
+
+
 class ClientService(_Model):
     """One service of a client: a catalogue name, optionally with its own url/expect."""
 
@@ -103,7 +112,7 @@ class ClientService(_Model):
 class Client(_Model):
     servers: list[str] = Field(default_factory=list)
     services: list[ClientService] = Field(default_factory=list)
-    contacts: Contacts = Contacts()
+    contacts: Contacts = Field(default_factory=lambda: _NO_CONTACTS)
     depends_on: list[str] = Field(default_factory=list)
     vhosts: list[str] = Field(default_factory=list)
     log_filter: str | None = None
