@@ -24,8 +24,10 @@ that died in between.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +39,7 @@ from responder.lifecycle.flight import UNMAPPED, Scheduler
 from responder.model.alert import Alert, utcnow
 from responder.model.incident import Incident, new_id
 from responder.store import Store
+from responder.store.intake import AsyncGroup
 
 log = logging.getLogger("responder.intake")
 RECOVER_AFTER_MS = 2000  # an outbox entry older than this lost its receiver
@@ -64,6 +67,40 @@ class Intake:
         self.assess_on = frozenset(config.incidents.assess_on)
 
     def accept(self, batch: Batch, body: bytes, meta: dict[str, Any] | None = None) -> Accepted:
+        steps = self._steps(batch, body, meta)
+        try:
+            args = next(steps)
+            while True:
+                with self.store.guard():
+                    answer = self.store.group_delivery(*args)
+                    for iid, generation, when_ms in answer.get("due") or ():
+                        self._queue(iid, generation, when_ms)
+                args = steps.send(answer)
+        except StopIteration as done:
+            accepted: Accepted = done.value
+            return accepted
+
+    async def accept_async(self, group: AsyncGroup, batch: Batch, body: bytes,
+                           meta: dict[str, Any] | None = None) -> Accepted:
+        """`accept` with the script awaited on the event loop (the receiver's path). Queueing an
+        assessment the script asked for (rare: a new incident or generation) stays in a thread."""
+        steps = self._steps(batch, body, meta)
+        loop = asyncio.get_running_loop()
+        try:
+            args = next(steps)
+            while True:
+                with self.store.guard():
+                    answer = await group(*args)
+                for iid, generation, when_ms in answer.get("due") or ():
+                    await loop.run_in_executor(None, self._queue_guarded, iid, generation, when_ms)
+                args = steps.send(answer)
+        except StopIteration as done:
+            accepted: Accepted = done.value
+            return accepted
+
+    def _steps(self, batch: Batch, body: bytes, meta: dict[str, Any] | None,
+               ) -> Generator[tuple[dict[str, Any], str, str, list[str]], dict[str, Any], Accepted]:
+        """The script calls of one delivery, each answer sent back in; the tally is the return value."""
         mapped = map_alerts(batch.alerts, self.config.inventory, self.config.intake.host_labels)
         now = utcnow()
         fresh = new_incident(now)
@@ -86,11 +123,7 @@ class Intake:
             plan["alerts"] = [self._planned(m.alert, m.note, inv.affected_by(m.alert.server) if m.alert.server
                                             else ()) for m in part]
             last = start + PART >= len(mapped)
-            with self.store.guard():
-                answer = self.store.group_delivery(plan, new_doc, delivery if last else "",
-                                                   [m.alert.model_dump_json() for m in part])
-                for iid, generation, when_ms in answer.get("due") or ():
-                    self._queue(iid, generation, when_ms)
+            answer = yield plan, new_doc, delivery if last else "", [m.alert.model_dump_json() for m in part]
             plan["own"] = answer.get("created") or plan["own"]
             accepted += answer["accepted"]
             duplicates += answer["duplicates"]
@@ -107,6 +140,10 @@ class Intake:
         when = datetime.fromtimestamp(when_ms / 1000, UTC)
         return self.store.take_due(incident_id, generation,
                                    lambda pipe: self.schedule(pipe, incident_id, generation, when))
+
+    def _queue_guarded(self, incident_id: str, generation: int, when_ms: int) -> bool:
+        with self.store.guard():
+            return self._queue(incident_id, generation, when_ms)
 
     def recover(self) -> int:
         """Queue the assessments a receiver asked for but died before queueing; the number queued."""

@@ -7,11 +7,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import ConnectionPool as AsyncPool
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.connection import Connection as AsyncConnection
+from redis.asyncio.connection import UnixDomainSocketConnection as AsyncUnix
+from redis.commands.core import AsyncScript
+from redis.connection import Connection as SyncConnection
+from redis.connection import UnixDomainSocketConnection as SyncUnix
 from redis.exceptions import WatchError
 
 from responder.model.verdict import ClientVerdict
 from responder.store.base import ALERT_INDEX_TTL, DELIVERY_TTL, text
 from responder.store.incidents import Incidents
+
+# what an asyncio twin copies of the connection's settings: where, who, and the timeouts
+_COPIED = frozenset({"host", "port", "path", "db", "username", "password", "socket_timeout",
+                     "socket_connect_timeout", "health_check_interval"})
+
+
+class AsyncGroup:
+    """`Intake.group_delivery` on an asyncio client: the same script, the same answer."""
+
+    def __init__(self, conn: AsyncRedis, script: AsyncScript, prefix: str) -> None:
+        self.conn = conn
+        self.script = script
+        self.prefix = prefix
+
+    async def __call__(self, plan: dict[str, Any], new_doc: str, delivery: str, alerts: list[str]) -> dict[str, Any]:
+        plan = {**plan, "prefix": self.prefix, "ttl": ALERT_INDEX_TTL}
+        answer: dict[str, Any] = json.loads(await self.script(args=[json.dumps(plan), new_doc, delivery, *alerts]))
+        return answer
+
+    async def aclose(self) -> None:
+        await self.conn.aclose()
 
 
 class Intake(Incidents):
@@ -49,6 +77,19 @@ class Intake(Incidents):
         plan = {**plan, "prefix": self.p, "ttl": ALERT_INDEX_TTL}
         answer: dict[str, Any] = json.loads(self._group(args=[json.dumps(plan), new_doc, delivery, *alerts]))
         return answer
+
+    def async_group(self) -> AsyncGroup | None:
+        """The grouping script on an asyncio client of the same Redis, for the receiver: awaited on the
+        event loop instead of handing each delivery to a thread. None for a connection kind it does not
+        copy (TLS): the caller keeps the thread pool then."""
+        pool = self.r.connection_pool
+        kinds: dict[type, type] = {SyncConnection: AsyncConnection, SyncUnix: AsyncUnix}
+        kind = kinds.get(pool.connection_class)
+        if kind is None:
+            return None
+        kwargs = {k: v for k, v in pool.connection_kwargs.items() if k in _COPIED}
+        conn = AsyncRedis(connection_pool=AsyncPool(connection_class=kind, **kwargs))
+        return AsyncGroup(conn, conn.register_script(self._GROUP), self.p)
 
     def assessments_due(self, older_than_ms: int) -> list[tuple[str, int, int]]:
         """Outbox entries a receiver wrote but has not (yet) turned into jobs: (incident, generation,

@@ -23,6 +23,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from responder.errors import PayloadError, StoreUnavailable
 from responder.intake.sources import SOURCES, parser_for
 from responder.runtime import logs
+from responder.store.intake import AsyncGroup
 from responder.web.context import CONTEXT, Context
 
 log = logging.getLogger("responder.hooks")
@@ -30,6 +31,7 @@ RETRY_AFTER = "5"
 # intake threads mostly wait for Redis's fsync; with many in flight Redis syncs them together, so
 # more threads than the default pool's (cores + 4) is what lets 50 senders through at once
 INTAKE_THREADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="intake")
+ASYNC_GROUP: web.AppKey[AsyncGroup] = web.AppKey("async_group", AsyncGroup)
 SIGNATURE = "X-Responder-Signature"
 # the app reads compressed bodies itself (read_decoded) so their decoded size is bounded as they unpack
 HANDLER_ARGS: dict[str, Any] = {"auto_decompress": False}
@@ -211,8 +213,12 @@ async def receive(request: web.Request) -> web.StreamResponse:
         return _error(400, str(exc), field=exc.field)
     meta = {"remote": request.remote, "user_agent": request.headers.get("User-Agent", "")}
     try:
-        loop = asyncio.get_running_loop()
-        accepted = await loop.run_in_executor(INTAKE_THREADS, ctx.intake.accept, batch, body, meta)
+        group = request.app.get(ASYNC_GROUP)
+        if group is not None:
+            accepted = await ctx.intake.accept_async(group, batch, body, meta)
+        else:
+            loop = asyncio.get_running_loop()
+            accepted = await loop.run_in_executor(INTAKE_THREADS, ctx.intake.accept, batch, body, meta)
     except StoreUnavailable:
         log.warning("store unavailable, answering 503 to /hooks/%s", source)
         m.hook(source, 503)
@@ -253,6 +259,18 @@ async def _recover(app: web.Application) -> Any:
         await task
 
 
+async def _async_group(app: web.Application) -> Any:
+    """The grouping script on an asyncio Redis client for this app's event loop (a thread per
+    delivery cost more than the script itself); without one, deliveries go to INTAKE_THREADS."""
+    group = app[CONTEXT].store.async_group()
+    if group is not None:
+        app[ASYNC_GROUP] = group
+    yield
+    if group is not None:
+        await group.aclose()
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/hooks/{source}", receive)
+    app.cleanup_ctx.append(_async_group)
     app.cleanup_ctx.append(_recover)
