@@ -227,7 +227,9 @@ async def probe_requests(requests: Sequence[Request], cfg: ProbeConfig,
     # loading the CA bundle costs ~0.1 s before the first request: only when some request needs TLS
     tls = any(r.connect_url[:5].lower() != "http:" for r in requests)
     verified, insecure = _contexts(cfg) if tls else (None, None)
-    connector = _Connector(limit=width, limit_per_host=0, ttl_dns_cache=300)
+    # force_close: a kept-alive connection is idle for the rest of the fan-out (each request is sent
+    # once), and 10,000s of them ran out of file descriptors and held 100s of MB
+    connector = _Connector(limit=width, limit_per_host=0, ttl_dns_cache=300, force_close=True)
     timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
     final: dict[str, Check] = {}
     async with aiohttp.ClientSession(connector=connector, timeout=timeout,
