@@ -59,7 +59,8 @@ def worker(config_path: str | None, burst: bool, log_format: str) -> None:
     level = config_module.log_level()
     logs.configure(level, log_format)
     install_log_redaction(cfg)
-    ResponderWorker(list(QUEUES), connection=conn).work(burst=burst, with_scheduler=True, logging_level=level)
+    worker = ResponderWorker(list(QUEUES), connection=conn, redis_url=url)
+    worker.work(burst=burst, with_scheduler=True, logging_level=level)
 
 
 COMMANDS: list[click.Command] = [serve, worker]
