@@ -94,5 +94,6 @@ async def test_install_twice_then_a_trigger_reaches_responder(live_receiver: Liv
             await wait_until(lambda: sent(store, "0"), "the recovery reaches Responder", stack.log_text)
     [problem] = sent(store, "1")
     assert problem["alert_sendto"] == "noc-responder" and problem["host_host"] == HOST
-    [incident] = store.list_incidents()
+    # the installed action covers every trigger: the stock "Zabbix server" host may raise its own
+    [incident] = [i for i in store.list_incidents() if any(a.host == HOST for a in i.alerts)]
     assert [a.status for a in incident.alerts] == ["resolved"] and incident.alerts[0].server == HOST
