@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,25 +247,31 @@ def rss_mb(pids: Sequence[int]) -> float:
 
 
 class TreeRss:
-    """Polls /proc every `every` seconds; `peak` is the largest sum of RSS over the tree seen."""
+    """Polls /proc every `every` seconds; `peak` is the largest sum of `measure` (MB, default RSS) over
+    the process tree seen. A measure /proc cannot give here (`available` false) leaves `peak` at 0."""
 
-    def __init__(self, pid: int, every: float = 0.2) -> None:
+    def __init__(self, pid: int, every: float = 0.2, measure: Callable[[list[int]], float] | None = None,
+                 available: bool = True) -> None:
         self.pid, self.every, self.peak = pid, every, 0.0
+        self.measure = measure or rss_mb
+        self.available = available
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, rss_mb([self.pid, *descendants(self.pid)]))
+            self.peak = max(self.peak, self.measure([self.pid, *descendants(self.pid)]))
             self._stop.wait(self.every)
 
     def __enter__(self) -> TreeRss:
-        self._thread.start()
+        if self.available:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 @contextlib.contextmanager

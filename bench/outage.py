@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import threading
 import time
 import urllib.request
 from datetime import datetime
@@ -41,7 +40,6 @@ from bench.common import (
     PY,
     Row,
     TreeRss,
-    descendants,
     free_port,
     get_json,
     responder_config,
@@ -73,28 +71,8 @@ def pss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
-class TreePss:
-    """Polls /proc every `every` seconds; `peak` is the largest PSS sum over the tree seen (MB)."""
-
-    def __init__(self, pid: int, every: float = 0.2) -> None:
-        self.pid, self.every, self.peak = pid, every, 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, pss_mb([self.pid, *descendants(self.pid)]))
-            self._stop.wait(self.every)
-
-    def __enter__(self) -> TreePss:
-        if os.path.exists(f"/proc/{os.getpid()}/smaps_rollup"):
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+# the PSS figure needs /proc/PID/smaps_rollup (Linux 4.14)
+HAS_PSS = os.path.exists(f"/proc/{os.getpid()}/smaps_rollup")
 
 
 class Scenario:
@@ -211,7 +189,7 @@ def one_run(s: Scenario, fleet: FleetProcesses, directory: Path, workers: int, t
         time.sleep(1.0)  # let the workers register before the storm
         fleet.reset()
         seen: dict[str, dict[str, Any]] = {}
-        with TreeRss(proc.pid) as rss, TreePss(proc.pid) as pss:
+        with TreeRss(proc.pid) as rss, TreeRss(proc.pid, measure=pss_mb, available=HAS_PSS) as pss:
             started = time.time()
             for body in s.storm():
                 req = urllib.request.Request(f"{base}/hooks/alertmanager", data=body, method="POST",
