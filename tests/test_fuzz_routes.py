@@ -9,10 +9,11 @@ import json
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from responder.store import Store
@@ -56,6 +57,8 @@ def route(draw: st.DrawFn) -> str:
 
 
 @settings(FUZZ, max_examples=200)
+@example(method="HEAD", path="/api/%ff/\x80", query={}, headers={}, body=b"")  # two that CI found
+@example(method="GET", path="/api/\x1f/%ff", query={"id": "²"}, headers={}, body=b"")
 @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"]), path=route(),
        query=QUERY, headers=HEADERS, body=st.one_of(st.binary(max_size=300), st.sampled_from([b"", b"{}", b"[]"])))
 async def test_hypothesis_on_every_route(client: TestClient, store: Store, method: str, path: str,
@@ -67,7 +70,9 @@ async def test_hypothesis_on_every_route(client: TestClient, store: Store, metho
                           headers=AUTH)
     [incident] = store.list_incidents(1)
     path = path.replace("@ID@", incident.id)
-    url = URL(path, encoded=True) if "%" in path else path
+    # a '%' is sent as it is (the server decodes it); what a URL cannot carry raw is escaped, as any client
+    # would (raw bytes and control characters on the wire are the socket test's part)
+    url = URL(quote(path, safe="/%:@!$&'()*+,;=-._~"), encoded=True)
     resp = await client.request(method, url, params=query, headers=headers, data=body if method != "GET" else None)
     text = await resp.text(errors="replace")
     assert resp.status < 500, (method, path, query, headers, text)

@@ -96,14 +96,6 @@ async def test_both_media_types_in_a_real_zabbix(receiver: LiveReceiver, store: 
             await api.login()
             await configure(api, receiver)
 
-            async def problem_sent() -> bool:  # the server's config cache learns the new item within seconds
-                stack.assert_running()
-                try:
-                    return "processed: 1" in await zabbix.send_value(stack.trapper_port, HOST, ITEM, "0")
-                except OSError:  # the trapper is not listening yet
-                    return False
-
-            await wait_until(problem_sent, "the trapper takes the problem value", stack.log_text)
             both = {"responder-webhook", "responder-script"}
             def watching(check: Any) -> Any:
                 def run() -> Any:
@@ -111,8 +103,8 @@ async def test_both_media_types_in_a_real_zabbix(receiver: LiveReceiver, store: 
                     return check()
                 return run
 
-            await wait_until(watching(lambda: delivered(store, "1") == both), "problem delivered by both media types",
-                             stack.log_text)
+            await stack.send_until(HOST, ITEM, "0", lambda: delivered(store, "1") == both,
+                                   "problem delivered by both media types")
             [incident] = store.list_incidents()
             [alert] = incident.alerts  # two deliveries of one event: one alert
             assert (alert.source, alert.server, alert.status, alert.event) == ("zabbix", HOST, "firing", "problem")
@@ -130,9 +122,7 @@ async def test_both_media_types_in_a_real_zabbix(receiver: LiveReceiver, store: 
             assert noted is not None and len(noted.alerts) == 1
             assert any("update" in n and HOST in n for n in noted.notes), noted.notes
 
-            assert "processed: 1" in await zabbix.send_value(stack.trapper_port, HOST, ITEM, "1")
-            await wait_until(watching(lambda: delivered(store, "0") == both), "recovery delivered by both",
-                             stack.log_text)
+            await stack.send_until(HOST, ITEM, "1", lambda: delivered(store, "0") == both, "recovery delivered by both")
             final = store.get_incident(incident.id)
             assert final is not None and [a.status for a in final.alerts] == ["resolved"]
 

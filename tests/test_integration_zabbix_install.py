@@ -78,20 +78,13 @@ async def test_install_twice_then_a_trigger_reaches_responder(live_receiver: Liv
             params = {p["name"]: p["value"] for p in media["parameters"]}
             assert params["responder_url"] == f"{live_receiver.url}/hooks/zabbix" and params["responder_token"] == TOKEN
 
-            async def problem_sent() -> bool:
-                stack.assert_running()
-                try:
-                    return "processed: 1" in await zabbix.send_value(stack.trapper_port, HOST, ITEM, "0")
-                except OSError:
-                    return False
-
-            await wait_until(problem_sent, "the trapper takes the problem value", stack.log_text)
-            await wait_until(lambda: sent(store, "1"), "the problem reaches Responder", stack.log_text)
-            [event] = await api.call("problem.get", {"output": ["eventid"], "hostids": [hostid]})
+            await stack.send_until(HOST, ITEM, "0", lambda: sent(store, "1"), "the problem reaches Responder")
+            problems = await api.call("problem.get", {"output": "extend", "hostids": [hostid]})
+            assert len(problems) == 1, problems  # one trigger, single problem event generation
+            [event] = problems
             await api.call("event.acknowledge", {"eventids": [event["eventid"]], "action": 6, "message": "on it"})
             await wait_until(lambda: sent(store, "1", update="1"), "the update reaches Responder", stack.log_text)
-            assert "processed: 1" in await zabbix.send_value(stack.trapper_port, HOST, ITEM, "1")
-            await wait_until(lambda: sent(store, "0"), "the recovery reaches Responder", stack.log_text)
+            await stack.send_until(HOST, ITEM, "1", lambda: sent(store, "0"), "the recovery reaches Responder")
     [problem] = sent(store, "1")
     assert problem["alert_sendto"] == "noc-responder" and problem["host_host"] == HOST
     # the installed action covers every trigger: the stock "Zabbix server" host may raise its own

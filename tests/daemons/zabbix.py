@@ -19,7 +19,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,23 @@ class Stack:
         for proc in self.processes:
             if proc.poll() is not None:
                 raise AssertionError(f"{proc.args[0]} exited with {proc.returncode}:\n{self.log_text()[-4000:]}")
+
+
+    async def send_until(self, host: str, key: str, value: str, reached: Callable[[], Any], what: str) -> None:
+        """Send a trapper value again on every poll until `reached()`: a value that arrives between two
+        config-cache syncs (the item known, its trigger not yet) is taken ("processed: 1") and then
+        judged by no trigger, so one send may never raise the event."""
+        from tests.daemons.common import wait_until
+
+        async def check() -> Any:
+            self.assert_running()
+            if done := reached():
+                return done
+            with contextlib.suppress(OSError):  # the trapper is not listening yet
+                await send_value(self.trapper_port, host, key, value)
+            return False
+
+        await wait_until(check, what, self.log_text)
 
 
 def zabbix_port() -> int:
