@@ -67,7 +67,7 @@ async def incident(request: web.Request) -> web.Response:
     language = ctx.config.report.language
     return _html("incident.html", incident=found, headline=incident_headline(found, language),
                  matrix=views.matrix(found), alerts=views.alert_rows(found, ctx.config.inventory),
-                 timeline=views.timeline(found))
+                 timeline=views.timeline(found), cards=views.CLIENT_CARDS)
 
 
 async def client(request: web.Request) -> web.Response:

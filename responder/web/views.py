@@ -59,27 +59,41 @@ class Matrix:
     rows: list[Row]
     alerting: set[str]
     failing_for: dict[str, int]  # server -> clients it fails for
+    servers_total: int = 0  # before the cut to `most_servers` columns
+    rows_total: int = 0  # before the cut to `most_rows` rows
 
 
-def _cell(verdict: ClientVerdict, server: str) -> Cell:
-    cell = Cell()
+# A datacenter outage touches thousands of clients on thousands of servers: its whole matrix was
+# 700 MB of HTML. The page shows the common factors (the servers failing for the most clients) and
+# the worst clients; the JSON and the CSV keep every check.
+MATRIX_SERVERS = 40
+MATRIX_ROWS = 200
+CLIENT_CARDS = 200
+
+
+def _cells(verdict: ClientVerdict) -> dict[str, Cell]:
+    """The client's cells by server, in one pass over its checks."""
+    cells: dict[str, Cell] = {}
     for s in verdict.services:
         for k in s.checks:
-            if k.server == server:
-                state = "fail" if not k.ok else "slow" if k.slow else "ok"
-                cell.results.append(f"{s.service}: {check_result(k)}")
-                if CELL_RANK[state] > CELL_RANK.get(cell.state, -1):
-                    cell.state = state
-        if server in s.not_checked:
+            cell = cells.setdefault(k.server, Cell())
+            state = "fail" if not k.ok else "slow" if k.slow else "ok"
+            cell.results.append(f"{s.service}: {check_result(k)}")
+            if CELL_RANK[state] > CELL_RANK.get(cell.state, -1):
+                cell.state = state
+        for server in s.not_checked:
+            cell = cells.setdefault(server, Cell())
             cell.results.append(f"{s.service}: not checked")
             if not cell.state:
                 cell.state = "not_checked"
-    return cell
+    return cells
 
 
-def matrix(incident: Incident) -> Matrix:
+def matrix(incident: Incident, most_servers: int = MATRIX_SERVERS, most_rows: int = MATRIX_ROWS) -> Matrix:
     """Rows are clients (worst first), columns servers: those failing for the most clients first, so a
-    common factor (one server behind many clients' failures) stands in the first column."""
+    common factor (one server behind many clients' failures) stands in the first column. At most
+    `most_servers` columns (the first ones) and `most_rows` rows (with columns cut, the worst clients
+    on the columns shown: a datacenter's worth of clients each on its own servers would be blank)."""
     servers: set[str] = set()
     failing_for: dict[str, int] = {}
     for c in incident.clients:
@@ -88,9 +102,16 @@ def matrix(incident: Incident) -> Matrix:
         for server in {k.server for s in c.services for k in s.checks if not k.ok}:
             failing_for[server] = failing_for.get(server, 0) + 1
     alerting = set(incident.alerting_servers)
-    order = sorted(servers, key=lambda s: (-failing_for.get(s, 0), s not in alerting, s))
-    rows = [Row(c.client, c.severity, [_cell(c, s) for s in order]) for c in incident.clients]
-    return Matrix(order, rows, alerting, failing_for)
+    order = sorted(servers, key=lambda s: (-failing_for.get(s, 0), s not in alerting, s))[:most_servers]
+    rows = []
+    for c in incident.clients:  # worst first; when columns were cut, only the clients they show
+        if len(rows) == most_rows:
+            break
+        cells = _cells(c)
+        if len(order) < len(servers) and not any(s in cells for s in order):
+            continue
+        rows.append(Row(c.client, c.severity, [cells.get(s) or Cell() for s in order]))
+    return Matrix(order, rows, alerting, failing_for, servers_total=len(servers), rows_total=len(incident.clients))
 
 
 @dataclass
