@@ -106,3 +106,30 @@ async def test_tls_sni_is_the_url_host(tmp_path: Path) -> None:
         assert lax.check.ok, lax.check.error
     finally:
         await runner.cleanup()
+
+
+async def test_a_stalled_loop_does_not_turn_live_servers_into_dead_ones(fleet: Fleet) -> None:
+    """Thousands of connections finishing at once on a busy machine stall the probing process's event
+    loop; a live server's answer, there in a millisecond, was seen seconds later and judged `cannot
+    connect within 2s`. Here every round of the loop costs 0.25 s for 2 s, longer than both timeouts:
+    every live server is still ok, and a server that never answers still times out."""
+    import asyncio
+    import time
+
+    for i in range(20):
+        await fleet.serve(f"live{i}", "web", "ok")
+    await fleet.serve("hang", "web", "hang")
+    targets = [target(fleet, f"live{i}", "web") for i in range(20)] + [target(fleet, "hang", "web")]
+
+    async def busy() -> None:  # a loop where every round costs 0.25 s, for 2 s: four answer timeouts
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            time.sleep(0.25)
+            await asyncio.sleep(0)
+
+    stall = asyncio.get_running_loop().create_task(busy())
+    results = await probe(targets, ProbeConfig(connect_timeout=0.3, timeout=0.5, retries=0))
+    await stall
+    by = {r.target.server: r.check for r in results}
+    assert all(by[f"live{i}"].ok for i in range(20)), [by[f"live{i}"].error for i in range(20)]
+    assert not by["hang"].ok and by["hang"].error == "no answer within 0.5s"

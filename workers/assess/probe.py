@@ -5,7 +5,8 @@ Clients that share a server and a service URL share its request: `Request` is wh
 and its one `Check` is handed to every target that asked for it.
 
 A dead server must not eat the budget. The connect phase has its own short `connect_timeout`; the
-answer's `timeout` starts only once the connection stands (and neither counts the wait for a slot).
+answer's `timeout` starts only once the connection stands (and neither counts the wait for a slot, nor
+the time this process's event loop was too busy to look: `_Stalls`).
 Retries come in later passes, after every first attempt, so a check that never answers holds a slot for
 one timeout at a time and never blocks the others. Slots are cheap (a waiting socket costs a file
 descriptor and a few kilobytes), so concurrency is high, but kept below the open-file limit.
@@ -144,19 +145,79 @@ def _describe(exc: BaseException, cfg: ProbeConfig, connected: bool) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class _Stalls:
+    """How long this process's event loop could not run, summed: a ticker that is late by `x` means
+    every timer was `x` late too. Under CPU starvation (thousands of connections finishing at once on
+    a busy machine) a loopback connect that took 1 ms was seen after 2 s and judged dead; deadlines
+    here count only time the loop was free to see the answer."""
+
+    TICK = 0.05
+
+    def __init__(self) -> None:
+        self.lost = 0.0
+        self.task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(self.TICK)
+            late = loop.time() - start - self.TICK
+            if late > 0.005:
+                self.lost += late
+
+    async def __aenter__(self) -> _Stalls:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
 class _Phase:
-    """Per request: the asyncio timeout to move from the connect deadline to the answer deadline."""
+    """Per request: its deadline, first the connect timeout, then (once the connection stands) the
+    answer timeout; either one moved later by the loop's stalls meanwhile (`_Stalls`)."""
 
-    __slots__ = ("connected", "scope", "timeout")
+    __slots__ = ("connected", "due", "handle", "lost", "scope", "stalls", "timeout")
 
-    def __init__(self, scope: asyncio.Timeout, timeout: float) -> None:
+    def __init__(self, scope: asyncio.Timeout, stalls: _Stalls, connect_timeout: float, timeout: float) -> None:
         self.scope = scope
+        self.stalls = stalls
         self.timeout = timeout
         self.connected = False
+        self.handle: asyncio.TimerHandle | None = None
+        self.lost = self.due = 0.0
+        self._arm(connect_timeout)
+
+    def _arm(self, seconds: float) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.lost = self.stalls.lost
+        loop = asyncio.get_running_loop()
+        self.due = loop.time() + seconds
+        self.handle = loop.call_at(self.due, self._due)
+
+    def _due(self) -> None:
+        # the stalls the ticker saw during the wait, or this timer's own lateness (a stall that just
+        # ended: the ticker counts it only on its next round, after this timer ran)
+        stalled = max(self.stalls.lost - self.lost, asyncio.get_running_loop().time() - self.due)
+        if stalled > 0.01:  # the loop lost that much of the wait: give it back
+            self._arm(stalled)
+        else:
+            self.handle = None
+            self.scope.reschedule(asyncio.get_running_loop().time())  # expire now
 
     def connection_ready(self) -> None:
         self.connected = True
-        self.scope.reschedule(asyncio.get_running_loop().time() + self.timeout)
+        self._arm(self.timeout)
+
+    def done(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
 
 
 # the phase of the request this task is sending (each probe slot is its own task)
@@ -176,14 +237,13 @@ class _Connector(aiohttp.TCPConnector):
 
 
 async def _attempt(session: aiohttp.ClientSession, r: Request, cfg: ProbeConfig, attempt: int,
-                   verified: ssl.SSLContext | None, insecure: ssl.SSLContext | None) -> Check:
+                   verified: ssl.SSLContext | None, insecure: ssl.SSLContext | None, stalls: _Stalls) -> Check:
     headers = {"Host": r.host_header} if r.host_header else None
     started = time.perf_counter()
-    loop = asyncio.get_running_loop()
     phase: _Phase | None = None
     try:
-        async with asyncio.timeout_at(loop.time() + cfg.connect_timeout) as scope:
-            phase = _Phase(scope, cfg.timeout)
+        async with asyncio.timeout(None) as scope:
+            phase = _Phase(scope, stalls, cfg.connect_timeout, cfg.timeout)
             _PHASE.set(phase)
             async with session.get(
                 r.connect_url, headers=headers, allow_redirects=False,
@@ -196,6 +256,9 @@ async def _attempt(session: aiohttp.ClientSession, r: Request, cfg: ProbeConfig,
         return Check(server=r.server, url=r.url, ok=False,
                      error=_describe(exc, cfg, phase is not None and phase.connected),
                      latency_ms=round((time.perf_counter() - started) * 1000.0, 1), attempts=attempt)
+    finally:
+        if phase is not None:
+            phase.done()
     error = None
     if not r.expect.status_ok(status):
         error = f"HTTP {status}"
@@ -233,13 +296,13 @@ async def probe_requests(requests: Sequence[Request], cfg: ProbeConfig,
     timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
     final: dict[str, Check] = {}
     async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     headers={"User-Agent": cfg.user_agent}) as session:
+                                     headers={"User-Agent": cfg.user_agent}) as session, _Stalls() as stalls:
 
         async def slot(todo: Iterator[Request], attempt: int, last: bool) -> None:
             # `width` slots take the next request as they free up: no task, semaphore wait or frame
             # per request parked for the whole pass (40,000 of those cost 100s of MB and much CPU)
             for r in todo:
-                check = await _attempt(session, r, cfg, attempt, verified, insecure)
+                check = await _attempt(session, r, cfg, attempt, verified, insecure, stalls)
                 final[r.key] = check
                 if (check.ok or last) and on_check:
                     on_check(r, check)
