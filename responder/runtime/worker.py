@@ -160,6 +160,9 @@ class ResponderWorker(SimpleWorker):
                          **kwargs: Any) -> None:
         if burst:  # RQ's own path: due jobs are queued once, here, before the burst
             super()._start_scheduler(burst, logging_level, *args, **kwargs)
+            # and no scheduler after it: RQ's maintenance would fork one that never ends, and the
+            # burst worker would wait for it at exit
+            self.scheduler = None
             return
         self.scheduler = ThreadScheduler(
             self.queues, connection=self.connection,
