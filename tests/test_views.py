@@ -48,3 +48,23 @@ def test_a_small_matrix_is_whole() -> None:
     m = views.matrix(incident)
     assert m.servers == ["web-01", "web-02"] and (m.servers_total, m.rows_total) == (2, 1)
     assert [c.state for c in m.rows[0].cells] == ["fail", "ok"]
+
+
+def test_the_api_text_is_the_public_document() -> None:
+    """`public_json` (what the API sends) says exactly what `public()` says, progress included."""
+    import json
+
+    from responder.model.alert import Alert
+    from responder.model.incident import Progress
+
+    now = datetime(2026, 12, 1, 9, 30, 0, 123456, tzinfo=UTC)
+    incident = Incident(id="20261201-000000-abcdef", opened_at=now, updated_at=now, assessed_at=now,
+                        clients=[client("acmé", ["web-01", "web-02"], {"web-01"})], notes=["<b>ack</b> \u2028"],
+                        alerts=[Alert(source="alertmanager", key="k1", identity="i1", host="web-01:9100",
+                                      server="web-01", status="firing", labels={"team": "ops"},
+                                      name="Down", received_at=now)],
+                        progress=Progress(checks_total=4, checks_done=2, shards_total=2, shards_done=1,
+                                          by_worker={"w1": 2}))
+    assert json.loads(incident.public_json()) == incident.public()
+    incident.progress = None
+    assert json.loads(incident.public_json()) == incident.public()

@@ -32,7 +32,8 @@ async def list_incidents(request: web.Request) -> web.Response:
             incidents = await asyncio.get_running_loop().run_in_executor(None, store.list_incidents, limit)
     except StoreUnavailable:
         return web.json_response({"error": "the store is unavailable"}, status=503, headers={"Retry-After": "5"})
-    return web.json_response({"incidents": [i.public() for i in incidents]})
+    body = '{"incidents":[' + ",".join(i.public_json() for i in incidents) + "]}"
+    return web.Response(text=body, content_type="application/json")
 
 
 async def get_incident(request: web.Request) -> web.Response:
@@ -47,7 +48,7 @@ async def get_incident(request: web.Request) -> web.Response:
         return web.json_response({"error": "the store is unavailable"}, status=503, headers={"Retry-After": "5"})
     if incident is None:
         return web.json_response({"error": f"no incident {incident_id}"}, status=404)
-    return web.json_response(incident.public())
+    return web.Response(text=incident.public_json(), content_type="application/json")
 
 
 async def openapi_json(request: web.Request) -> web.Response:
