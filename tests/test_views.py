@@ -68,3 +68,13 @@ def test_the_api_text_is_the_public_document() -> None:
     assert json.loads(incident.public_json()) == incident.public()
     incident.progress = None
     assert json.loads(incident.public_json()) == incident.public()
+
+
+def test_the_index_names_ten_clients_of_a_large_incident() -> None:
+    from responder.web.pages import _env
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    big = Incident(id="20261201-000000-abcdef", opened_at=now, updated_at=now,
+                   clients=[client(f"c{n:04d}", ["web-01"], {"web-01"}) for n in range(2864)])
+    html = _env.get_template("index.html").render(incidents=[big])
+    assert html.count('href="/clients/') == 10 and "and 2854 more" in html
