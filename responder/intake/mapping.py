@@ -25,6 +25,11 @@ def map_alerts(alerts: list[Alert], inventory: Inventory, labels: Sequence[str])
     return [map_alert(a, inventory, labels) for a in alerts]
 
 
+def _on(alert: Alert, server: str) -> Mapped:
+    # a validated copy from the fields: pydantic's model_copy costs more than validating them again
+    return Mapped(Alert.model_validate({**alert.__dict__, "server": server}))
+
+
 def map_alert(alert: Alert, inventory: Inventory, labels: Sequence[str]) -> Mapped:
     tried: list[str] = []
     seen: set[str] = set()
@@ -35,12 +40,12 @@ def map_alert(alert: Alert, inventory: Inventory, labels: Sequence[str]) -> Mapp
         seen.add(value)
         server = inventory.server_for(value)
         if server is not None:
-            return Mapped(alert.model_copy(update={"server": server}))
+            return _on(alert, server)
         tried.append(f"{name}={value}")
     if alert.host and alert.host not in seen:
         server = inventory.server_for(alert.host)
         if server is not None:
-            return Mapped(alert.model_copy(update={"server": server}))
+            return _on(alert, server)
         tried.append(f"host {alert.host}")
     what = f"{alert.source} alert {alert.name!r}"
     if not tried:

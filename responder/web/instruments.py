@@ -99,5 +99,8 @@ class Metrics:
         self.login_failures.labels(reason).inc()
 
     def alerts(self, source: str, alerts: Iterable[Alert]) -> None:
+        counts: dict[str, int] = {}
         for a in alerts:
-            self.received.labels(source, a.status).inc()
+            counts[a.status] = counts.get(a.status, 0) + 1
+        for status, n in counts.items():  # one increment per status, not per alert
+            self.received.labels(source, status).inc(n)

@@ -62,14 +62,21 @@ def _open_ended(ts: datetime | None) -> datetime | None:
 
 
 def parse(body: bytes) -> Batch:
-    data = decode_json(body)
-    if not isinstance(data, dict):
-        raise PayloadError("expected a JSON object (an Alertmanager webhook message)")
-    return parse_data(data)
+    try:  # a good body in one pass: pydantic reads the JSON and validates it as it goes
+        msg = WebhookMessage.model_validate_json(body)
+    except ValueError:  # anything else takes the careful path, which names what is wrong
+        data = decode_json(body)
+        if not isinstance(data, dict):
+            raise PayloadError("expected a JSON object (an Alertmanager webhook message)") from None
+        msg = validated(WebhookMessage, data)
+    return _batch(msg)
 
 
 def parse_data(data: dict[str, Any]) -> Batch:
-    msg = validated(WebhookMessage, data)
+    return _batch(validated(WebhookMessage, data))
+
+
+def _batch(msg: WebhookMessage) -> Batch:
     received = utcnow()
     alerts = []
     for a in msg.alerts:
