@@ -42,7 +42,7 @@ from responder.intake.mapping import map_alerts
 from responder.intake.sources import Batch
 from responder.lifecycle.flight import UNMAPPED, Scheduler
 from responder.model.alert import Alert, utcnow
-from responder.model.incident import Incident, new_id
+from responder.model.incident import Incident, new_id, second
 from responder.store import Store
 from responder.store.intake import MAX_ALERTS, AsyncGroup
 
@@ -141,7 +141,7 @@ class Intake:
             "now_ms": int(now.timestamp() * 1000), "now": now.isoformat(),
             "wait_ms": self.wait_ms, "new_id": fresh_id, "own": "",
             "truncated": batch.truncated, "warnings": batch.warnings, "unmapped_key": UNMAPPED,
-            "delivery_id": f"{now:%Y%m%d%H%M%S%f}-{batch.source}",
+            "delivery_id": f"{second(now).replace('-', '')}{now.microsecond:06d}-{batch.source}",
         }
         new_doc = self.fresh_doc(fresh_id, now)
         # pydantic's serializer: the body, escaped as a JSON string, is most of the record

@@ -36,10 +36,23 @@ def _suffix() -> str:
         return raw[:6]
 
 
+_SECOND: tuple[tuple[int, ...], str] = ((), "")  # the last second formatted, and its fields
+
+
+def second(now: datetime) -> str:
+    """`now` as `20251118-091412` (strftime is slow and a receiver asks many times a second)."""
+    global _SECOND
+    fields = (now.year, now.month, now.day, now.hour, now.minute, now.second)
+    last, text = _SECOND
+    if fields != last:
+        text = f"{now:%Y%m%d-%H%M%S}"
+        _SECOND = (fields, text)  # one assignment: threads see the old pair or the new one
+    return text
+
+
 def new_id(now: datetime | None = None) -> str:
     """Sortable by time and readable on a phone: `20251118-091412-3fa2c1`."""
-    now = now or utcnow()
-    return f"{now:%Y%m%d-%H%M%S}-{_suffix()}"
+    return f"{second(now or utcnow())}-{_suffix()}"
 
 
 class Progress(BaseModel):

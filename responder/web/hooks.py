@@ -143,11 +143,14 @@ async def read_bounded(request: web.Request, limit: int) -> bytes | None:
 async def read_body(request: web.Request, limit: int, timeout: float) -> tuple[bytes, bytes]:
     """(as sent, decoded), each within `limit` bytes and all of it within `timeout` seconds."""
     chain = encodings(request)
-    try:
-        async with asyncio.timeout(timeout):
-            raw = await read_bounded(request, limit)
-    except TimeoutError:
-        raise BodyError(408, f"the body did not arrive within {timeout:g}s") from None
+    if request.content.is_eof():  # all of it has arrived (most bodies): reading cannot wait
+        raw = await read_bounded(request, limit)
+    else:
+        try:
+            async with asyncio.timeout(timeout):
+                raw = await read_bounded(request, limit)
+        except TimeoutError:
+            raise BodyError(408, f"the body did not arrive within {timeout:g}s") from None
     if raw is None:
         raise BodyError(413, f"the body is larger than the limit of {limit} bytes")
     body = raw

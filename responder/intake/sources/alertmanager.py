@@ -20,7 +20,7 @@ SUPPORTED_VERSION = "4"
 
 
 class WebhookAlert(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")  # read what we use; the rest is kept in the raw delivery
 
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
@@ -32,7 +32,7 @@ class WebhookAlert(BaseModel):
 
 
 class WebhookMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")  # read what we use; the rest is kept in the raw delivery
 
     version: str | None = None
     status: Literal["firing", "resolved"] | None = None
