@@ -121,3 +121,20 @@ def test_the_new_incident_document_is_the_models_own() -> None:
     for now in (datetime(2025, 11, 18, 9, 14, 12, 345678, tzinfo=UTC), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)):
         inc = new_incident(now)
         assert fresh(inc.id, now) == inc.model_dump_json(exclude={"alerts"})
+
+
+async def test_a_delivery_that_cannot_be_encoded_fails_alone(store: Store, tmp_path: Path) -> None:
+    it = intake(store, tmp_path, "0s")
+    group = store.async_group()
+    assert group is not None
+    try:
+        await it.accept_async(group, *delivery(10))
+        plan = {"now_ms": 0, "now": "", "wait_ms": 0, "new_id": "x", "own": "", "truncated": 0, "warnings": [],
+                "unmapped_key": "-", "delivery_id": "x", "alerts": []}
+        results = await asyncio.gather(group(plan, "{}", "\ud800", []),  # a lone surrogate: not UTF-8
+                                       *(it.accept_async(group, *delivery(n)) for n in range(3)),
+                                       return_exceptions=True)
+    finally:
+        await group.aclose()
+    assert isinstance(results[0], UnicodeEncodeError)
+    assert [getattr(r, "accepted", r) for r in results[1:]] == [3, 3, 3]

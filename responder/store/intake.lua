@@ -6,16 +6,23 @@
 -- receiver's group commit: those that arrived while its previous call was in Redis), handled one
 -- after the other exactly as separate calls would be, and answered each on its own.
 --
--- ARGV[1]: JSON {prefix, ttl, deliveries: [d...]}, each d = {at, now_ms, now, wait_ms, new_id, own,
+-- ARGV[1]: JSON {prefix, ttl, deliveries: [d...]}, each d = {now_ms, now, wait_ms, new_id, own,
 --   truncated, warnings, delivery_id, unmapped_key, alerts: [{k: key, i: identity, a: assesses 0|1,
---   s: status, c: [clients], u: unmapped host or "", n: note or ""}]}; ARGV[d.at] the new incident's
---   document, ARGV[d.at + 1] the delivery record ("" for none), ARGV[d.at + 2 ...] each alert's JSON
---   (kept out of ARGV[1]: never decoded).
+--   s: status, c: [clients], u: unmapped host or "", n: note or ""}]}; then for each delivery in
+--   turn (from ARGV[2]; d.at below): the new incident's document, the delivery record ("" for none),
+--   and each alert's JSON (kept out of ARGV[1]: never decoded).
 -- `own`: the incident an earlier part of the same delivery opened (a large delivery comes in parts).
 -- Answer: JSON [{accepted, duplicates, created, incidents: [ids], due: [[incident, generation, when_ms]]}]
 -- with one entry per delivery, in order.
 
 local batch = cjson.decode(ARGV[1])
+do
+  local at = 2
+  for _, delivery in ipairs(batch.deliveries) do
+    delivery.at = at
+    at = at + 2 + #delivery.alerts
+  end
+end
 local P = batch.prefix
 local TTL = batch.ttl
 -- P .. the parts joined by ':' (no table per call: this runs several times per alert)

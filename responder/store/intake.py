@@ -31,17 +31,23 @@ _COPIED = frozenset({"host", "port", "path", "db", "username", "password", "sock
 
 
 Part = tuple[dict[str, Any], str, str, list[str]]  # (plan, new incident's document, delivery record, alerts)
+Encoded = tuple[bytes, list[bytes]]  # a Part as the script takes it: its plan's JSON, then its ARGV
 MAX_ALERTS = 500  # alerts per script call: a few milliseconds of Redis's time
 
 
-def script_args(prefix: str, parts: list[Part]) -> list[str]:
+def encode(part: Part) -> Encoded:
+    """One delivery's share of a call, encoded by its own caller: a part that cannot be (text that is
+    not UTF-8) fails alone, never the deliveries it would have shared a call with."""
+    plan, new_doc, delivery, alerts = part
+    return to_json(plan), [new_doc.encode(), delivery.encode(), *(a.encode() for a in alerts)]
+
+
+def script_args(prefix: str, parts: list[Encoded]) -> list[bytes]:
     """ARGV of one call of intake.lua for these deliveries (or parts of one), in order."""
-    args = [""]
-    plans = []
-    for plan, new_doc, delivery, alerts in parts:
-        plans.append({**plan, "at": len(args) + 1})  # Lua's ARGV counts from 1
-        args += [new_doc, delivery, *alerts]
-    args[0] = to_json({"prefix": prefix, "ttl": ALERT_INDEX_TTL, "deliveries": plans}).decode()
+    head = to_json({"prefix": prefix, "ttl": ALERT_INDEX_TTL})
+    args = [head[:-1] + b',"deliveries":[' + b",".join(plan for plan, _ in parts) + b"]}"]
+    for _, argv in parts:
+        args += argv
     return args
 
 
@@ -57,21 +63,25 @@ class AsyncGroup:
         self.script = script
         self.prefix = prefix
         self.max_alerts = max_alerts
-        self._waiting: collections.deque[tuple[Part, asyncio.Future[dict[str, Any]]]] = collections.deque()
+        self._waiting: collections.deque[tuple[Encoded, asyncio.Future[dict[str, Any]]]] = collections.deque()
         self._committer: asyncio.Task[None] | None = None
 
     async def __call__(self, plan: dict[str, Any], new_doc: str, delivery: str, alerts: list[str]) -> dict[str, Any]:
+        part = encode((plan, new_doc, delivery, alerts))
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting.append(((plan, new_doc, delivery, alerts), answer))
+        self._waiting.append((part, answer))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit())  # starts after this tick's arrivals
         return await answer
 
-    def _take(self) -> list[tuple[Part, asyncio.Future[dict[str, Any]]]]:
+    def _take(self) -> list[tuple[Encoded, asyncio.Future[dict[str, Any]]]]:
+        def alerts(item: tuple[Encoded, Any]) -> int:
+            return len(item[0][1]) - 2  # its ARGV: the new document, the record, then its alerts
+
         batch = [self._waiting.popleft()]
-        size = len(batch[0][0][3])
-        while self._waiting and size + len(self._waiting[0][0][3]) <= self.max_alerts:
-            size += len(self._waiting[0][0][3])
+        size = alerts(batch[0])
+        while self._waiting and size + alerts(self._waiting[0]) <= self.max_alerts:
+            size += alerts(self._waiting[0])
             batch.append(self._waiting.popleft())
         return batch
 
@@ -105,7 +115,7 @@ class AsyncGroup:
         await self.conn.aclose()
 
     @staticmethod
-    def _fail(batch: list[tuple[Part, asyncio.Future[dict[str, Any]]]]) -> None:
+    def _fail(batch: list[tuple[Encoded, asyncio.Future[dict[str, Any]]]]) -> None:
         for _, answer in batch:
             if not answer.done():
                 answer.set_exception(RedisConnectionError("the receiver is closing"))
@@ -148,7 +158,7 @@ class Intake(Incidents):
         """`group_delivery` for several deliveries in one atomic call; one answer each, in order."""
         if not hasattr(self, "_group"):
             self._group = self.r.register_script(self._GROUP)
-        answers: list[dict[str, Any]] = json.loads(self._group(args=script_args(self.p, parts)))
+        answers: list[dict[str, Any]] = json.loads(self._group(args=script_args(self.p, [encode(p) for p in parts])))
         return answers
 
     def async_group(self) -> AsyncGroup | None:
