@@ -15,11 +15,13 @@ Rules:
   anybody's clients;
 - assessments are requested through the single-flight rule of `responder.lifecycle.flight`.
 
-The rules run inside Redis, as one script per delivery (responder/store/intake.lua): no lock, so
-receivers never wait for each other and a dead one holds nothing; the delivery is durable when the
-script answers. The script leaves an outbox entry for each assessment it asks for; the receiver turns
-it into an RQ job at once, and `recover` (run every second by each receiver) does it for a receiver
-that died in between.
+The rules run inside Redis, as one script call (responder/store/intake.lua): no lock, so receivers
+never wait for each other and a dead one holds nothing; the delivery is durable when the call
+answers. A receiver sends the deliveries that arrive while its previous call is in Redis together in
+the next call (group commit, `AsyncGroup`), each grouped as if alone and answered on its own. The
+script leaves an outbox entry for each assessment it asks for; the receiver turns it into an RQ job
+at once, and `recover` (run every second by each receiver) does it for a receiver that died in
+between.
 """
 
 from __future__ import annotations
@@ -32,18 +34,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+from pydantic_core import to_json
+
 from responder.config import Config
 from responder.intake.mapping import map_alerts
 from responder.intake.sources import Batch
 from responder.lifecycle.flight import UNMAPPED, Scheduler
 from responder.model.alert import Alert, utcnow
-from responder.model.incident import Incident, new_id
+from responder.model.incident import Incident, new_id, second
 from responder.store import Store
-from responder.store.intake import AsyncGroup
+from responder.store.intake import MAX_ALERTS, AsyncGroup
 
 log = logging.getLogger("responder.intake")
 RECOVER_AFTER_MS = 2000  # an outbox entry older than this lost its receiver
-PART = 500  # alerts per script: a few milliseconds of Redis's time
+PART = MAX_ALERTS  # alerts per script call at most: a few milliseconds of Redis's time
 
 
 @dataclass
@@ -51,10 +56,35 @@ class Accepted:
     accepted: int
     duplicates: int
     incidents: list[str] = field(default_factory=list)
+    opened: bool = False  # the delivery opened an incident
+    asked: bool = False  # it asked for an assessment (a new incident, or a change to re-assess)
 
 
 def new_incident(now: datetime) -> Incident:
     return Incident(id=new_id(now), opened_at=now, updated_at=now)
+
+
+_WHEN = TypeAdapter(datetime)
+
+
+class FreshDoc:
+    """A new incident's stored document, `new_incident(now).model_dump_json(exclude={"alerts"})` with
+    the given id, from a template dumped once: only the id and the two times differ, and a delivery
+    that opens no incident (most of a storm) would otherwise pay the whole model for nothing."""
+
+    _ID = "fresh-incident-id"
+    _AT = datetime(1970, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        doc = Incident(id=self._ID, opened_at=self._AT, updated_at=self._AT).model_dump_json(exclude={"alerts"})
+        self.at = _WHEN.dump_json(self._AT).decode()
+        self.iid = json.dumps(self._ID)
+        if doc.count(self.iid) != 1 or doc.count(self.at) != 2:
+            raise AssertionError(f"the incident document changed shape: {doc}")
+        self.doc = doc
+
+    def __call__(self, incident_id: str, now: datetime) -> str:
+        return self.doc.replace(self.iid, json.dumps(incident_id)).replace(self.at, _WHEN.dump_json(now).decode())
 
 
 class Intake:
@@ -65,6 +95,8 @@ class Intake:
         self.config = config
         self.schedule = schedule
         self.assess_on = frozenset(config.incidents.assess_on)
+        self.wait_ms = int(config.incidents.group_wait * 1000)
+        self.fresh_doc = FreshDoc()
 
     def accept(self, batch: Batch, body: bytes, meta: dict[str, Any] | None = None) -> Accepted:
         steps = self._steps(batch, body, meta)
@@ -103,17 +135,20 @@ class Intake:
         """The script calls of one delivery, each answer sent back in; the tally is the return value."""
         mapped = map_alerts(batch.alerts, self.config.inventory, self.config.intake.host_labels)
         now = utcnow()
-        fresh = new_incident(now)
         inv = self.config.inventory
+        fresh_id = new_id(now)
         plan: dict[str, Any] = {
             "now_ms": int(now.timestamp() * 1000), "now": now.isoformat(),
-            "wait_ms": int(self.config.incidents.group_wait * 1000), "new_id": fresh.id, "own": "",
+            "wait_ms": self.wait_ms, "new_id": fresh_id, "own": "",
             "truncated": batch.truncated, "warnings": batch.warnings, "unmapped_key": UNMAPPED,
-            "delivery_id": f"{now:%Y%m%d%H%M%S%f}-{batch.source}",
+            "delivery_id": f"{second(now).replace('-', '')}{now.microsecond:06d}-{batch.source}",
         }
-        new_doc = fresh.model_dump_json(exclude={"alerts"})
-        delivery = json.dumps({"source": batch.source, "received_at": now.isoformat(), **(meta or {}),
-                               "alerts": [m.alert.key for m in mapped], "body": body.decode("utf-8", "replace")})
+        new_doc = self.fresh_doc(fresh_id, now)
+        # pydantic's serializer: the body, escaped as a JSON string, is most of the record
+        delivery = to_json({"source": batch.source, "received_at": plan["now"], **(meta or {}),
+                            "alerts": [m.alert.key for m in mapped],
+                            "body": body.decode("utf-8", "replace")}).decode()
+        opened = asked = False
         accepted = duplicates = 0
         incidents: set[str] = set()
         # a large delivery goes in parts, so no one script holds Redis for long; it is acknowledged
@@ -124,11 +159,14 @@ class Intake:
                                             else ()) for m in part]
             last = start + PART >= len(mapped)
             answer = yield plan, new_doc, delivery if last else "", [m.alert.model_dump_json() for m in part]
+            opened = opened or (bool(answer.get("created")) and answer["created"] != plan["own"])
+            asked = asked or bool(answer.get("due"))
             plan["own"] = answer.get("created") or plan["own"]
             accepted += answer["accepted"]
             duplicates += answer["duplicates"]
             incidents.update(answer.get("incidents") or ())
-        return Accepted(accepted=accepted, duplicates=duplicates, incidents=sorted(incidents))
+        return Accepted(accepted=accepted, duplicates=duplicates, incidents=sorted(incidents), opened=opened,
+                        asked=asked)
 
     def _planned(self, alert: Alert, note: str, clients: tuple[str, ...]) -> dict[str, Any]:
         assesses = alert.event in self.assess_on

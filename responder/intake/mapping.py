@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import TypeAdapter
+
 from responder.inventory import Inventory
 from responder.model.alert import Alert
 
@@ -21,11 +23,25 @@ class Mapped:
     note: str = ""  # for an alert no label maps: which were tried
 
 
+_ALERTS = TypeAdapter(list[Alert])
+
+
 def map_alerts(alerts: list[Alert], inventory: Inventory, labels: Sequence[str]) -> list[Mapped]:
-    return [map_alert(a, inventory, labels) for a in alerts]
+    found = [locate(a, inventory, labels) for a in alerts]
+    # the mapped ones copied with their server in one validation (cheaper than a model_copy each)
+    copies = iter(_ALERTS.validate_python([{**a.__dict__, "server": server}
+                                           for a, (server, _) in zip(alerts, found, strict=True) if server]))
+    return [Mapped(next(copies)) if server else Mapped(a, note)
+            for a, (server, note) in zip(alerts, found, strict=True)]
 
 
 def map_alert(alert: Alert, inventory: Inventory, labels: Sequence[str]) -> Mapped:
+    [mapped] = map_alerts([alert], inventory, labels)
+    return mapped
+
+
+def locate(alert: Alert, inventory: Inventory, labels: Sequence[str]) -> tuple[str | None, str]:
+    """(the inventory server the alert is about, "") or (None, a note saying what was tried)."""
     tried: list[str] = []
     seen: set[str] = set()
     for name in labels:
@@ -35,16 +51,15 @@ def map_alert(alert: Alert, inventory: Inventory, labels: Sequence[str]) -> Mapp
         seen.add(value)
         server = inventory.server_for(value)
         if server is not None:
-            return Mapped(alert.model_copy(update={"server": server}))
+            return server, ""
         tried.append(f"{name}={value}")
     if alert.host and alert.host not in seen:
         server = inventory.server_for(alert.host)
         if server is not None:
-            return Mapped(alert.model_copy(update={"server": server}))
+            return server, ""
         tried.append(f"host {alert.host}")
     what = f"{alert.source} alert {alert.name!r}"
     if not tried:
-        return Mapped(alert, f"{what} names no host (none of the labels {', '.join(labels)}): "
-                             "recorded, nothing assessed")
-    return Mapped(alert, f"{what}: no inventory server for {alert.host or 'its host'} "
-                         f"(tried {', '.join(tried)})")
+        return None, (f"{what} names no host (none of the labels {', '.join(labels)}): "
+                      "recorded, nothing assessed")
+    return None, f"{what}: no inventory server for {alert.host or 'its host'} (tried {', '.join(tried)})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import re
 import secrets
 from datetime import datetime
@@ -20,10 +21,38 @@ Reason = Literal["recovered", "resolved_failing", "maintenance_ended", "maintena
 IncidentKind = Literal["alerts", "check"]  # what opened it: monitoring alerts, or `responder check --notify`
 
 
+_SUFFIXES: collections.deque[str] = collections.deque()  # random suffixes drawn ahead, 1,000 at a time
+
+
+def _suffix() -> str:
+    """6 hex digits from the OS's random source, as secrets.token_hex(3) would give; drawn 1,000 at a
+    time because the receiver asks for one per delivery, and one system call each cost more than the
+    rest of the id (deque's popleft and extend are atomic: threads may share it)."""
+    try:
+        return _SUFFIXES.popleft()
+    except IndexError:
+        raw = secrets.token_hex(3 * 1000)
+        _SUFFIXES.extend(raw[i:i + 6] for i in range(6, len(raw), 6))
+        return raw[:6]
+
+
+_SECOND: tuple[tuple[int, ...], str] = ((), "")  # the last second formatted, and its fields
+
+
+def second(now: datetime) -> str:
+    """`now` as `20251118-091412` (strftime is slow and a receiver asks many times a second)."""
+    global _SECOND
+    fields = (now.year, now.month, now.day, now.hour, now.minute, now.second)
+    last, text = _SECOND
+    if fields != last:
+        text = f"{now:%Y%m%d-%H%M%S}"
+        _SECOND = (fields, text)  # one assignment: threads see the old pair or the new one
+    return text
+
+
 def new_id(now: datetime | None = None) -> str:
     """Sortable by time and readable on a phone: `20251118-091412-3fa2c1`."""
-    now = now or utcnow()
-    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return f"{second(now or utcnow())}-{_suffix()}"
 
 
 class Progress(BaseModel):

@@ -1,28 +1,44 @@
--- One delivery's grouping, atomically inside Redis (Store.group_delivery; the rules are in
+-- Deliveries' grouping, atomically inside Redis (Store.group_deliveries; the rules are in
 -- responder/intake/grouping.py's docstring). No lock: Redis runs this script alone, so two
 -- receivers never see the same incident half-changed, and a receiver that dies mid-way leaves
--- either all of a delivery or none of it. Linear in the delivery: each alert costs a few O(1)
--- commands; nothing scans an incident's alerts.
+-- either all of a batch or none of it. Linear in the alerts: each alert costs a few O(1)
+-- commands; nothing scans an incident's alerts. One call carries one or more deliveries (a
+-- receiver's group commit: those that arrived while its previous call was in Redis), handled one
+-- after the other exactly as separate calls would be, and answered each on its own.
 --
--- ARGV[1]: JSON {prefix, now_ms, now, wait_ms, ttl, new_id, own, truncated, warnings, delivery_id,
---   unmapped_key, alerts: [{k: key, i: identity, a: assesses 0|1, s: status, c: [clients],
---   u: unmapped host or "", n: note or ""}]}; ARGV[2] the new incident's document, ARGV[3] the
--- delivery record ("" for none), ARGV[4...] each alert's JSON (kept out of ARGV[1]: never decoded).
+-- ARGV[1]: JSON {prefix, ttl, deliveries: [d...]}, each d = {now_ms, now, wait_ms, new_id, own,
+--   truncated, warnings, delivery_id, unmapped_key, alerts: [{k: key, i: identity, a: assesses 0|1,
+--   s: status, c: [clients], u: unmapped host or "", n: note or ""}]}; then for each delivery in
+--   turn (from ARGV[2]; d.at below): the new incident's document, the delivery record ("" for none),
+--   and each alert's JSON (kept out of ARGV[1]: never decoded).
 -- `own`: the incident an earlier part of the same delivery opened (a large delivery comes in parts).
--- Answer: JSON {accepted, duplicates, created, incidents: [ids], due: [[incident, generation, when_ms]]}
+-- Answer: JSON [{accepted, duplicates, created, incidents: [ids], due: [[incident, generation, when_ms]]}]
+-- with one entry per delivery, in order.
 
-local d = cjson.decode(ARGV[1])
-local P = d.prefix
-local function key(...) return P .. table.concat({...}, ':') end
+local batch = cjson.decode(ARGV[1])
+do
+  local at = 2
+  for _, delivery in ipairs(batch.deliveries) do
+    delivery.at = at
+    at = at + 2 + #delivery.alerts
+  end
+end
+local P = batch.prefix
+local TTL = batch.ttl
+-- P .. the parts joined by ':' (no table per call: this runs several times per alert)
+local function key(a, b, c, d)
+  if d then return P .. a .. ':' .. b .. ':' .. c .. ':' .. d end
+  if c then return P .. a .. ':' .. b .. ':' .. c end
+  if b then return P .. a .. ':' .. b end
+  return P .. a
+end
+local d  -- the delivery being grouped
 
 local flights = {}   -- incident id -> its flight fields (false: no such incident)
 local pointers = {}  -- client -> open incident id (false: none)
 local counts = {}    -- list key -> its length, once read
-local touched = {}   -- incident id -> true
-local due = {}
-local created = nil
-local gathering = nil
-if d.own ~= '' then created = d.own end
+local gathering = nil -- the incident still gathering (its first wait_ms), once known
+local touched, due, created  -- per delivery: set by deliver()
 
 local function flight(iid)
   if flights[iid] == nil then
@@ -70,13 +86,19 @@ end
 do
   local gid = redis.call('GET', key('gathering'))
   local f = gid and flight(gid)
-  if f and f.status == 'open' and tonumber(f.opened_ms) + d.wait_ms > d.now_ms then gathering = gid end
+  if f and f.status == 'open' then gathering = gid end
+end
+
+-- the gathering incident, if it still gathers at the time of the delivery being grouped
+local function still_gathering()
+  if gathering and tonumber(flight(gathering).opened_ms) + d.wait_ms <= d.now_ms then gathering = nil end
+  return gathering
 end
 
 local function new_incident()
   if created then return created end
   local iid = d.new_id
-  redis.call('SET', key('incident', iid), ARGV[2])
+  redis.call('SET', key('incident', iid), ARGV[d.at])
   local f = {status = 'open', opened_ms = tostring(d.now_ms), generation = '0', assessed_generation = '0',
              pending = '0', running = '0', dirty = '0', due_ms = ''}
   for field, value in pairs(f) do redis.call('HSET', key('incident', iid, 'flight'), field, value) end
@@ -191,41 +213,53 @@ local function place(a)
   return target
 end
 
-local accepted, duplicates, ids, seen = 0, 0, {}, {}
-local function answer(iid)
-  if iid and iid ~= '-' and not seen[iid] then
-    seen[iid] = true
-    ids[#ids + 1] = iid
-  end
-end
-
-for n, a in ipairs(d.alerts) do
-  a.x = n + 3
-  local akey = key('alert', a.k)
-  local known = redis.call('GET', akey)
-  if known then
-    duplicates = duplicates + 1
-    for iid in string.gmatch(known, '[^,]+') do answer(iid) end
-  else
-    accepted = accepted + 1
-    local iid = place(a)
-    redis.call('SET', akey, iid or '-', 'EX', d.ttl)
-    if iid then
-      redis.call('SET', key('ident', a.i), iid, 'EX', d.ttl)
-      answer(iid)
+local function deliver()
+  touched, due, created = {}, {}, nil
+  if d.own ~= '' then created = d.own end
+  still_gathering()
+  local accepted, duplicates, ids, seen = 0, 0, {}, {}
+  local function answer(iid)
+    if iid and iid ~= '-' and not seen[iid] then
+      seen[iid] = true
+      ids[#ids + 1] = iid
     end
   end
-end
 
-for iid in pairs(touched) do
-  local ikey = key('incident', iid, 'intake')
-  redis.call('HSET', ikey, 'updated_at', d.now)
-  if d.truncated > 0 and tonumber(redis.call('HGET', ikey, 'truncated') or '0') < d.truncated then
-    redis.call('HSET', ikey, 'truncated', d.truncated)
+  for n, a in ipairs(d.alerts) do
+    a.x = d.at + 1 + n
+    local akey = key('alert', a.k)
+    local known = redis.call('GET', akey)
+    if known then
+      duplicates = duplicates + 1
+      for iid in string.gmatch(known, '[^,]+') do answer(iid) end
+    else
+      accepted = accepted + 1
+      local iid = place(a)
+      redis.call('SET', akey, iid or '-', 'EX', TTL)
+      if iid then
+        redis.call('SET', key('ident', a.i), iid, 'EX', TTL)
+        answer(iid)
+      end
+    end
   end
-  for _, w in ipairs(d.warnings) do note(iid, w) end
+
+  for iid in pairs(touched) do
+    local ikey = key('incident', iid, 'intake')
+    redis.call('HSET', ikey, 'updated_at', d.now)
+    if d.truncated > 0 and tonumber(redis.call('HGET', ikey, 'truncated') or '0') < d.truncated then
+      redis.call('HSET', ikey, 'truncated', d.truncated)
+    end
+    for _, w in ipairs(d.warnings) do note(iid, w) end
+  end
+
+  local record = ARGV[d.at + 1]
+  if record ~= '' then redis.call('SET', key('delivery', d.delivery_id), record, 'EX', TTL) end
+  return {accepted = accepted, duplicates = duplicates, created = created or '', incidents = ids, due = due}
 end
 
-if ARGV[3] ~= '' then redis.call('SET', key('delivery', d.delivery_id), ARGV[3], 'EX', d.ttl) end
-return cjson.encode({accepted = accepted, duplicates = duplicates, created = created or '', incidents = ids,
-                     due = due})
+local answers = {}
+for j, delivery in ipairs(batch.deliveries) do
+  d = delivery
+  answers[j] = deliver()
+end
+return cjson.encode(answers)

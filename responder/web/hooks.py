@@ -143,11 +143,14 @@ async def read_bounded(request: web.Request, limit: int) -> bytes | None:
 async def read_body(request: web.Request, limit: int, timeout: float) -> tuple[bytes, bytes]:
     """(as sent, decoded), each within `limit` bytes and all of it within `timeout` seconds."""
     chain = encodings(request)
-    try:
-        async with asyncio.timeout(timeout):
-            raw = await read_bounded(request, limit)
-    except TimeoutError:
-        raise BodyError(408, f"the body did not arrive within {timeout:g}s") from None
+    if request.content.is_eof():  # all of it has arrived (most bodies): reading cannot wait
+        raw = await read_bounded(request, limit)
+    else:
+        try:
+            async with asyncio.timeout(timeout):
+                raw = await read_bounded(request, limit)
+        except TimeoutError:
+            raise BodyError(408, f"the body did not arrive within {timeout:g}s") from None
     if raw is None:
         raise BodyError(413, f"the body is larger than the limit of {limit} bytes")
     body = raw
@@ -225,9 +228,13 @@ async def receive(request: web.Request) -> web.StreamResponse:
         return _error(503, "the store is unavailable; retry later", **{"Retry-After": RETRY_AFTER})
     m.hook(source, 202)
     m.alerts(source, batch.alerts)
-    for _ in logs.each(accepted.incidents):  # one line per incident the delivery touched, naming it
-        log.info("%s delivery from %s: %d alerts, %d duplicates", source, request.remote, accepted.accepted,
-                 accepted.duplicates)
+    # one line per incident the delivery touched, naming it: INFO when it opened one or asked for an
+    # assessment, DEBUG for the rest of a storm (thousands of deliveries that only join an incident)
+    level = logging.INFO if accepted.opened or accepted.asked else logging.DEBUG
+    if log.isEnabledFor(level):
+        for _ in logs.each(accepted.incidents):
+            log.log(level, "%s delivery from %s: %d alerts, %d duplicates", source, request.remote,
+                    accepted.accepted, accepted.duplicates)
     answer: dict[str, Any] = {"accepted": accepted.accepted, "incidents": accepted.incidents}
     if accepted.duplicates:
         answer["duplicates"] = accepted.duplicates

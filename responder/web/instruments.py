@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -91,13 +92,23 @@ class Metrics:
         self.login_failures = Counter("responder_login_failures", "failed logins on the pages and API by reason",
                                       ["reason"], registry=self.registry)
         self.registry.register(StoreCollector(store))
+        self._children: dict[tuple[str, str, object], Any] = {}
 
     def hook(self, source: str, code: int) -> None:
-        self.requests.labels(source, str(code)).inc()
+        child = self._children.get(("hook", source, code))
+        if child is None:  # labels() takes a lock and builds the key: looked up once per label set
+            child = self._children[("hook", source, code)] = self.requests.labels(source, str(code))
+        child.inc()
 
     def login_failed(self, reason: str) -> None:
         self.login_failures.labels(reason).inc()
 
     def alerts(self, source: str, alerts: Iterable[Alert]) -> None:
+        counts: dict[str, int] = {}
         for a in alerts:
-            self.received.labels(source, a.status).inc()
+            counts[a.status] = counts.get(a.status, 0) + 1
+        for status, n in counts.items():  # one increment per status, not per alert
+            child = self._children.get(("alerts", source, status))
+            if child is None:
+                child = self._children[("alerts", source, status)] = self.received.labels(source, status)
+            child.inc(n)

@@ -5,6 +5,7 @@ Each parser raises PayloadError naming the field that is wrong; nothing else esc
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import re
@@ -92,8 +93,9 @@ def _replace_lone_surrogates(data: Any) -> Any:
 SOURCES = ("alertmanager", "icinga", "zabbix")
 
 
+@functools.cache
 def parser_for(source: str) -> Callable[[bytes], Batch]:
-    """The `parse(body) -> Batch` of a source module."""
+    """The `parse(body) -> Batch` of a source module (looked up once per source)."""
     if source not in SOURCES:
         raise PayloadError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
     try:

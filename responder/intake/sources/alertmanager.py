@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from responder.errors import PayloadError
 from responder.intake.sources import Batch, decode_json, validated
@@ -20,7 +20,7 @@ SUPPORTED_VERSION = "4"
 
 
 class WebhookAlert(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")  # read what we use; the rest is kept in the raw delivery
 
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
@@ -32,7 +32,7 @@ class WebhookAlert(BaseModel):
 
 
 class WebhookMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")  # read what we use; the rest is kept in the raw delivery
 
     version: str | None = None
     status: Literal["firing", "resolved"] | None = None
@@ -62,34 +62,45 @@ def _open_ended(ts: datetime | None) -> datetime | None:
 
 
 def parse(body: bytes) -> Batch:
-    data = decode_json(body)
-    if not isinstance(data, dict):
-        raise PayloadError("expected a JSON object (an Alertmanager webhook message)")
-    return parse_data(data)
+    try:  # a good body in one pass: pydantic reads the JSON and validates it as it goes
+        msg = WebhookMessage.model_validate_json(body)
+    except ValueError:  # anything else takes the careful path, which names what is wrong
+        data = decode_json(body)
+        if not isinstance(data, dict):
+            raise PayloadError("expected a JSON object (an Alertmanager webhook message)") from None
+        msg = validated(WebhookMessage, data)
+    return _batch(msg)
 
 
 def parse_data(data: dict[str, Any]) -> Batch:
-    msg = validated(WebhookMessage, data)
+    return _batch(validated(WebhookMessage, data))
+
+
+_ALERTS = TypeAdapter(list[Alert])
+
+
+def _batch(msg: WebhookMessage) -> Batch:
     received = utcnow()
-    alerts = []
+    fields = []
     for a in msg.alerts:
         identity = a.fingerprint or digest(*sorted(a.labels.items()))
         starts = _open_ended(a.startsAt)
         annotations = a.annotations or {}
-        alerts.append(Alert(
-            source="alertmanager",
-            key=f"alertmanager:{identity}:{a.status}:{starts.isoformat() if starts else ''}",
-            identity=f"alertmanager:{identity}",
-            host=host_of(a.labels),
-            status=a.status,
-            event="problem" if a.status == "firing" else "recovery",
-            name=a.labels.get("alertname", "") or "(no alertname)",
-            summary=annotations.get("summary") or annotations.get("description") or "",
-            labels=a.labels,
-            starts_at=starts,
-            ends_at=_open_ended(a.endsAt) if a.status == "resolved" else None,
-            received_at=received,
-        ))
+        fields.append({
+            "source": "alertmanager",
+            "key": f"alertmanager:{identity}:{a.status}:{starts.isoformat() if starts else ''}",
+            "identity": f"alertmanager:{identity}",
+            "host": host_of(a.labels),
+            "status": a.status,
+            "event": "problem" if a.status == "firing" else "recovery",
+            "name": a.labels.get("alertname", "") or "(no alertname)",
+            "summary": annotations.get("summary") or annotations.get("description") or "",
+            "labels": a.labels,
+            "starts_at": starts,
+            "ends_at": _open_ended(a.endsAt) if a.status == "resolved" else None,
+            "received_at": received,
+        })
+    alerts = _ALERTS.validate_python(fields)  # one validation for all (a model call each costs more)
     warnings = []
     if msg.version not in (None, SUPPORTED_VERSION):
         warnings.append(f"unknown webhook version {msg.version!r}; read as version {SUPPORTED_VERSION}")
