@@ -19,6 +19,7 @@ from responder.model.alert import Alert
 from responder.model.incident import NOC, Incident
 from responder.model.verdict import Check, ClientVerdict
 from workers.assess.judge import judge_client, judge_service
+from workers.notify.channels import teams
 from workers.notify.render import render, subject
 
 T0 = datetime(2025, 11, 18, 9, 0, tzinfo=UTC)
@@ -227,6 +228,8 @@ def test_noc_message_names_a_client_in_maintenance_and_nothing_more(tmp_path: Pa
     assert "s1" not in body  # acme's own server: its alert and its checks are acme's business
     assert body.count("acme") == 2  # the maintenance line, in text and html
     assert "globex" in message.subject and "acme" not in message.subject
+    card = teams.build(message).decode()  # the Teams card says it too, and nothing more of acme
+    assert "In maintenance (not reported): acme" in card and card.count("acme") == 1 and "s1" not in card
 
 
 # -- details kept by the sources ---------------------------------------------------------------------

@@ -58,7 +58,10 @@ class _Sections:
     def __init__(self, d: Digest, scope: str | None) -> None:
         self.d = d
         self.changes = [_fact(client, change) for client, change in d.changes]
-        self.clients = [_fact(c.client, f"{c.word}: {c.summary}") for c in d.clients]
+        t = d.t
+        self.clients = [_fact(c.client, f"{c.word}: {c.summary}"
+                              + (f" ({t['maintenance']}: {c.maintenance})" if c.maintenance else ""))
+                        for c in d.clients]
         self.services = [
             _fact(s.service if scope else f"{c.client} · {s.service}",
                   f"{s.word} {s.failing}/{s.total}: " + ", ".join(s.problems))
@@ -84,6 +87,9 @@ class _Sections:
         if d.quiet:
             body.append({"type": "TextBlock", "text": _text(f"{t['quiet']}: {d.quiet}", 500), "wrap": True,
                          "isSubtle": True})
+        if d.in_maintenance:
+            body.append({"type": "TextBlock", "isSubtle": True, "wrap": True,
+                         "text": _text(f"{t['in_maintenance']}: {', '.join(d.in_maintenance)}", 500)})
         body += _facts(t["changes"], self.changes[: n["changes"]], len(self.changes) - n["changes"],
                        t["more_changes"])
         body += _facts(t["clients"], self.clients[: n["clients"]], len(self.clients) - n["clients"],
