@@ -102,7 +102,8 @@ def nofile_limit() -> int:
 
 
 def env(**extra: str) -> dict[str, str]:
-    out = {**os.environ, "PYTHONPATH": str(ROOT), "RESPONDER_LOG_LEVEL": "WARNING", **extra}
+    level = os.environ.get("RESPONDER_BENCH_LOG_LEVEL", "WARNING")  # INFO to read a kept serve.log
+    out = {**os.environ, "PYTHONPATH": str(ROOT), "RESPONDER_LOG_LEVEL": level, **extra}
     out.pop("RESPONDER_CONFIG", None)
     return out
 
@@ -235,6 +236,19 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def describe(pid: int) -> str:
+    """A short name for a process: its command's words after `-m responder` (or the program name)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return str(pid)
+    if "-m" in argv:
+        argv = argv[argv.index("-m") + 1:]
+    words = [a for a in argv[:3] if not a.startswith("-")]
+    return " ".join(os.path.basename(w) for w in words[:2]) or str(pid)
+
+
 def rss_mb(pids: Sequence[int]) -> float:
     total = 0
     for pid in pids:
@@ -255,13 +269,22 @@ class TreeRss:
         self.pid, self.every, self.peak = pid, every, 0.0
         self.measure = measure or rss_mb
         self.available = available
+        self.at_peak: list[tuple[str, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.measure([self.pid, *descendants(self.pid)]))
+            pids = [self.pid, *descendants(self.pid)]
+            value = self.measure(pids)
+            if value > self.peak:
+                self.peak = value
+                self.at_peak = [(describe(pid), self.measure([pid])) for pid in pids]
             self._stop.wait(self.every)
+
+    def breakdown(self) -> str:
+        """Each process of the tree at the peak, largest first: 'serve 108, worker 81, ...' (MB)."""
+        return ", ".join(f"{name} {mb:.0f}" for name, mb in sorted(self.at_peak, key=lambda x: -x[1]))
 
     def __enter__(self) -> TreeRss:
         if self.available:
@@ -276,5 +299,11 @@ class TreeRss:
 
 @contextlib.contextmanager
 def workdir(prefix: str) -> Iterator[Path]:
+    """A scratch directory, removed afterwards unless RESPONDER_BENCH_KEEP is set (to read serve.log)."""
+    if os.environ.get("RESPONDER_BENCH_KEEP"):
+        kept = Path(tempfile.mkdtemp(prefix=f"responder-bench-{prefix}-"))
+        print(f"# keeping {kept}", file=sys.stderr)
+        yield kept
+        return
     with tempfile.TemporaryDirectory(prefix=f"responder-bench-{prefix}-") as tmp:
         yield Path(tmp)

@@ -160,6 +160,20 @@ def verdicts(seen: dict[str, dict[str, Any]]) -> dict[str, tuple[float, str]]:
     return out
 
 
+def wrong_examples(seen: dict[str, dict[str, Any]], got: dict[str, tuple[float, str]],
+                   truth: dict[str, str], most: int = 3) -> list[str]:
+    """A few wrong verdicts with what their checks said, to read why."""
+    out: list[str] = []
+    for incident in seen.values():
+        for client in incident.get("clients", []):
+            name = client.get("client")
+            if name in truth and got.get(name, (0, None))[1] != truth[name] and len(out) < most:
+                checks = [f"{c.get('server')} {c.get('error') or c.get('status')}"
+                          for s in client.get("services", []) for c in s.get("checks", [])]
+                out.append(f"{name}: expected {truth[name]}, got {client.get('severity')} ({'; '.join(checks)})")
+    return out
+
+
 def shares(seen: dict[str, dict[str, Any]]) -> str:
     by_worker: dict[str, float] = {}
     found = False
@@ -212,10 +226,12 @@ def one_run(s: Scenario, fleet: FleetProcesses, directory: Path, workers: int, t
             stats = fleet.stats()
         result["peak_rss"] = rss.peak
         result["peak_pss"] = pss.peak or None
+        result["rss_by_process"] = rss.breakdown()
         result["verdicts"] = sum(c in got for c in truth)
         result["clients"] = len(truth)
         result["wrong"] = sum(got.get(c, (0, None))[1] != sev for c, sev in truth.items()) + \
             sum(c not in truth for c in got)
+        result["wrong_examples"] = wrong_examples(seen, got, truth)
         last = max((got[c][0] for c in truth if c in got), default=None)
         result["seconds"] = (last - started) if done and last else None
         result["shares"] = shares(seen)
@@ -238,12 +254,14 @@ def rows_for(r: dict[str, Any], ideal: float, timeout: float) -> list[Row]:
         Row("outage", name, value, "s", ideal, target,
             note=f"{r['clients']:,} clients touched" if w == 2 else ""),
         Row("outage", f"workers {w}: wrong verdicts", r["wrong"] if r["seconds"] is not None else
-            f"{r['wrong']} (of {r['verdicts']:,} so far)", "", None, "== 0"),
+            f"{r['wrong']} (of {r['verdicts']:,} so far)", "", None, "== 0",
+            note=" | ".join(r.get("wrong_examples", []))),
         Row("outage", f"workers {w}: checks by worker", r["shares"]),
         Row("outage", f"workers {w}: max requests per distinct URL", r["max_requests"], "", None,
             f"<= {RETRIES + 1}", note=f"workers {w}: mean {r['mean_requests']:.2f} per distinct request, "
                                       f"{r['requests']:,} requests in all"),
-        Row("outage", f"workers {w}: peak RSS, serve tree", r["peak_rss"], "MB", None, "<= 300"),
+        Row("outage", f"workers {w}: peak RSS, serve tree", r["peak_rss"], "MB", None, "<= 300",
+            note=f"at the peak: {r['rss_by_process']}"),
         Row("outage", f"workers {w}: peak PSS, serve tree", r["peak_pss"] if r["peak_pss"] else "n/a", "MB",
             note="" if w != 2 else "PSS: pages shared by forked processes divided among them (RSS counts "
                                    "them in each); the target is on RSS"),

@@ -1,9 +1,12 @@
-"""A real `responder worker` runs RQ's scheduler as a fresh small interpreter, not as a fork of its own
-heap (the inventory and every module), and that scheduler still puts scheduled jobs on the queue.
+"""A real `responder worker` is one process: its jobs run in it (no forked work horse) and RQ's scheduler
+is a thread of it. The scheduler still puts scheduled jobs on the queue, and when its worker is
+SIGKILLed another worker's scheduler takes over within seconds, not after RQ's one-minute lock.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,25 +17,51 @@ from rq.job import Job
 from responder.runtime.queues import ASSESS_QUEUE
 from tests.support.scenario import write_config
 from tests.support.serve_process import wait_until
-from tests.test_processes import INVENTORY, alive, children, start_worker, stop
+from tests.test_processes import INVENTORY, children, start_worker, stop
 
 
-async def test_the_scheduler_is_a_lean_process_that_moves_scheduled_jobs(redis_url: str, tmp_path: Path) -> None:
+def status(conn: redis.Redis, job_id: str) -> str:
+    got = Job.fetch(job_id, connection=conn).get_status()
+    return str(getattr(got, "value", got))
+
+
+def locked(conn: redis.Redis) -> bytes | None:
+    return conn.get(f"rq:scheduler-lock:{ASSESS_QUEUE}")  # type: ignore[return-value]
+
+
+async def test_the_scheduler_is_a_thread_that_moves_scheduled_jobs(redis_url: str, tmp_path: Path) -> None:
+    conn = redis.Redis.from_url(redis_url)
     worker = start_worker(write_config(tmp_path, INVENTORY), redis_url)
     try:
-        await wait_until(lambda: children(worker.pid), "the worker starts its RQ scheduler", tries=2400)
-        [scheduler] = children(worker.pid)
-        argv = Path(f"/proc/{scheduler}/cmdline").read_bytes().split(b"\0")
-        assert b"responder.runtime.worker" in argv  # a new interpreter, not a fork of `responder worker`
-        conn = redis.Redis.from_url(redis_url)
+        await wait_until(lambda: locked(conn), "the worker's scheduler takes its lock", tries=2400)
+        assert 0 < int(conn.ttl(f"rq:scheduler-lock:{ASSESS_QUEUE}")) <= 5  # type: ignore[arg-type]
         job = Queue(ASSESS_QUEUE, connection=conn).enqueue_in(
             timedelta(seconds=1), "tests.support.jobs.hold_first_run", 0, job_id="later")
-
-        def status() -> str:
-            got = Job.fetch(job.id, connection=conn).get_status()
-            return str(getattr(got, "value", got))
-
-        await wait_until(lambda: status() == "finished", "the scheduled job is queued and run", tries=2400)
-        assert alive(scheduler)
+        await wait_until(lambda: status(conn, job.id) == "finished", "the scheduled job is queued and run",
+                         tries=2400)
+        assert children(worker.pid) == []  # no scheduler process, no work horse
     finally:
         stop(worker)
+
+
+async def test_a_sigkilled_workers_scheduling_moves_to_another_worker(redis_url: str, tmp_path: Path) -> None:
+    conn = redis.Redis.from_url(redis_url)
+    path = write_config(tmp_path, INVENTORY)
+    a = start_worker(path, redis_url)
+    b = None
+    try:
+        await wait_until(lambda: locked(conn), "worker A's scheduler takes the lock", tries=2400)
+        held_by_a = locked(conn)
+        b = start_worker(path, redis_url)
+        await wait_until(lambda: conn.scard("rq:workers") >= 2, "worker B is up", tries=2400)
+        os.kill(a.pid, signal.SIGKILL)
+        a.wait()
+        await wait_until(lambda: locked(conn) not in (None, held_by_a), "B's scheduler takes the lock", tries=2400)
+        job = Queue(ASSESS_QUEUE, connection=conn).enqueue_in(
+            timedelta(seconds=1), "tests.support.jobs.hold_first_run", 0, job_id="after-the-kill")
+        await wait_until(lambda: status(conn, job.id) == "finished", "B queues and runs the scheduled job",
+                         tries=2400)
+    finally:
+        for p in (a, b):
+            if p is not None:
+                stop(p)

@@ -59,8 +59,8 @@ def worker(config_path: str | None, burst: bool, log_format: str) -> None:
     level = config_module.log_level()
     logs.configure(level, log_format)
     install_log_redaction(cfg)
-    # burst mode enqueues due jobs in this process (RQ's own path); a long-running worker starts the lean scheduler
-    worker = ResponderWorker(list(QUEUES), connection=conn, redis_url=None if burst else url)
+    # burst mode queues due jobs once (RQ's own path); a long-running worker keeps a scheduler thread
+    worker = ResponderWorker(list(QUEUES), connection=conn)
     worker.work(burst=burst, with_scheduler=True, logging_level=level)
 
 

@@ -1,73 +1,106 @@
-"""The RQ worker class Responder runs: quick to notice a dead worker and retry its job, taking its
-children with it when it dies, and small (its RQ scheduler is a fresh lean process, not a fork).
-
-`python -m responder.runtime.worker LEVEL NAME QUEUE...` is that scheduler process (the URL of its
-Redis comes in the environment, never on a command line that `ps` shows).
+"""The RQ worker class Responder runs: jobs run in the worker's own process (no forked work horse) with
+a thread keeping their heartbeat, and RQ's scheduler is a thread of the worker too. A worker is one
+process: nothing of its heap is counted twice, and nothing outlives it.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
-import subprocess
-import sys
+import threading
 from typing import Any
 
-import redis
-from rq import Worker, worker_registration
+from redis.exceptions import RedisError
+from rq import SimpleWorker, worker_registration
+from rq.executions import Execution
 from rq.job import Job
+from rq.queue import Queue
 from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from rq.utils import now
+from rq.worker import WorkerStatus
 
-from responder.runtime.lifeline import preexec, tie_forks
+from responder.runtime.lifeline import tie_forks
 
-SCHEDULER_URL_ENV = "RESPONDER_RQ_SCHEDULER_URL"
+log = logging.getLogger("responder.worker")
 
 
-class _Child:
-    """The scheduler process, with the three things RQ's worker asks of it (pid, is_alive, join)."""
+class _Running:
+    """The scheduler thread, with the three things RQ's worker asks of a scheduler process."""
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-        self.pid = proc.pid
+    pid = None  # RQ signals a scheduler process by pid; a thread is stopped through `join`
+
+    def __init__(self, scheduler: ThreadScheduler) -> None:
+        self.scheduler = scheduler
+        self.thread = threading.Thread(target=scheduler.loop, name="rq-scheduler", daemon=True)
+        self.thread.start()
 
     def is_alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.thread.is_alive()
 
     def join(self, timeout: float | None = None) -> None:
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.scheduler.halt.set()
+        self.thread.join(timeout)
 
 
-class LeanScheduler(RQScheduler):
-    """RQ's scheduler, started as a new interpreter that imports only RQ and redis (about 35 MB)
-    instead of a fork of the worker (the worker's whole heap: the inventory, pydantic, every module).
+class ThreadScheduler(RQScheduler):
+    """RQ's scheduler as a thread of the worker, on short locks.
 
-    The worker still takes the scheduler lock under this scheduler's name before starting it; the
-    child refreshes that lock under the same name, dies with the worker (SIGTERM: it releases the
-    lock on the way out), and is replaced by RQ's maintenance like a forked one would be."""
+    RQ holds a scheduler's locks for `interval + 60` s, so the locks of a scheduler that was killed
+    block every other scheduler for a minute (retries and deadline joins wait that long). Here each
+    lock is cut to LOCK_TTL right after RQ takes or refreshes it, the thread refreshes it every
+    `interval`, and a worker that holds no lock tries for it on every round: a SIGKILLed worker's
+    scheduling moves to another worker within seconds."""
 
-    def __init__(self, *args: Any, redis_url: str, **kwargs: Any) -> None:
+    LOCK_TTL = 5
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.redis_url = redis_url
-        self.level = kwargs.get("logging_level", logging.INFO)
+        self.halt = threading.Event()
+
+    def _shorten(self) -> None:
+        with self.connection.pipeline(transaction=False) as pipe:
+            for name in self._acquired_locks:
+                pipe.expire(self.get_locking_key(name), self.LOCK_TTL)
+            pipe.execute()
+
+    def acquire_locks(self, auto_start: bool = False) -> Any:
+        got = super().acquire_locks(auto_start=False)
+        self._shorten()
+        if got and auto_start and (self._process is None or not self._process.is_alive()):
+            self.start()
+        return got
+
+    def heartbeat(self) -> None:
+        super().heartbeat()
+        self._shorten()
 
     def start(self) -> Any:
         self._status = self.Status.STARTED
-        level = self.level if isinstance(self.level, str) else logging.getLevelName(self.level)
-        argv = [sys.executable, "-m", "responder.runtime.worker", str(level), self.name, *sorted(self._queue_names)]
-        env = {**os.environ, SCHEDULER_URL_ENV: self.redis_url}
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, preexec_fn=preexec())
-        self._process = _Child(proc)  # type: ignore[assignment]
+        self._process = _Running(self)  # type: ignore[assignment]
         return self._process
 
+    def loop(self) -> None:
+        self.register_birth()
+        try:
+            while not self.halt.wait(self.interval):
+                try:
+                    if self._acquired_locks != self._queue_names:
+                        self.acquire_locks()
+                    if self._acquired_locks:
+                        self.heartbeat()
+                        self.enqueue_scheduled_jobs()
+                except RedisError as exc:  # Redis restarting: the next round tries again
+                    log.warning("scheduler: %s", exc)
+        finally:
+            try:
+                self.release_locks()
+                self.register_death()
+            except RedisError:
+                pass  # the locks lapse on their own in LOCK_TTL
 
-class ResponderWorker(Worker):
+
+class ResponderWorker(SimpleWorker):
     """An RQ worker tuned so a job whose worker was killed runs again within a few seconds.
 
     RQ retries an abandoned job once its heartbeat expires and a worker cleans the registries. Stock
@@ -78,53 +111,67 @@ class ResponderWorker(Worker):
     released when done: a SIGKILLed worker's job is running again in well under 10 s
     (tests/test_processes.py measures it).
 
-    The scheduler and each work-horse are children: they are told to die with the worker
-    (lifeline.preexec, lifeline.tie_forks), so a `kill -9` of the worker leaves neither an orphan
-    scheduler holding the scheduler lock nor a horse still running a job that another worker now retries.
-
-    Memory: the scheduler is a LeanScheduler (a new small process), and the worker's heap is frozen
-    out of the garbage collector once it is set up (gc.freeze), so a horse's collections do not write
-    to every inherited object and copy the pages it shares with the worker.
+    Memory: RQ's default worker forks a work horse per job, and RSS counts every page the horse
+    shares with its worker twice (a 1,000-server outage on two workers peaked at 540 MB, half of it
+    the same pages). Here a job runs in the worker itself, as in RQ's SimpleWorker, and a thread
+    renews its heartbeat meanwhile (RQ's forking worker does that from the parent while it waits).
+    What that gives up: a job that crashes the interpreter takes its worker with it (the supervisor
+    starts another, RQ retries the job), and RQ's job timeout is a SIGALRM in the job rather than a
+    kill of the horse (every job here is bounded by its own timeouts and deadline first).
     """
 
     HEARTBEAT_GRACE = 3
     CLEANING_LOCK = 10
 
-    def __init__(self, queues: Any, *, redis_url: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, queues: Any, **kwargs: Any) -> None:
         kwargs.setdefault("worker_ttl", 17)  # RQ blocks for worker_ttl - 15 s between maintenance checks
         kwargs.setdefault("job_monitoring_interval", 2)
         kwargs.setdefault("maintenance_interval", 1)
         super().__init__(queues, **kwargs)
-        self.redis_url = redis_url
-        tie_forks()
+        tie_forks()  # a process a job forks (none does today) dies with the worker
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         gc.collect()
-        gc.freeze()  # what is alive now lives as long as the worker: keep it shared with the horses
+        gc.freeze()  # the set-up heap lives as long as the worker: the collector need not walk it
         return bool(super().work(*args, **kwargs))
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run the job here, its heartbeat kept by a thread until it ends."""
+        execution = self.prepare_execution(job)
+        done = threading.Event()
+        beat = threading.Thread(target=self._keep_beating, args=(job, execution, done), name="rq-heartbeat",
+                                daemon=True)
+        beat.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            done.set()
+            beat.join()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _keep_beating(self, job: Job, execution: Execution, done: threading.Event) -> None:
+        while not done.wait(self.job_monitoring_interval):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except RedisError as exc:  # a Redis blip: the next beat tries again, within the grace
+                log.warning("heartbeat of %s: %s", job.id, exc)
 
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO", *args: Any,
                          **kwargs: Any) -> None:
-        if self.redis_url is None:  # no URL to hand a new process: RQ's forked scheduler
+        if burst:  # RQ's own path: due jobs are queued once, here, before the burst
             super()._start_scheduler(burst, logging_level, *args, **kwargs)
             return
-        self.scheduler = LeanScheduler(
-            self.queues, connection=self.connection, redis_url=self.redis_url,
+        self.scheduler = ThreadScheduler(
+            self.queues, connection=self.connection,
             logging_level=logging_level if logging_level is not None else self.log.level,
             serializer=self.serializer,
         )
         self.scheduler.acquire_locks()
-        if not self.scheduler.acquired_locks:
-            return
-        if burst:
-            try:
-                self.scheduler.register_birth()
-                self.scheduler.enqueue_scheduled_jobs()
-            finally:
-                self.scheduler.release_locks()
-                self.scheduler.register_death()
-        else:
-            self.scheduler.start()
+        self.scheduler.start()  # also without the locks: the thread takes them when their holder is gone
+
+    def stop_scheduler(self) -> None:
+        if self.scheduler is not None and self.scheduler._process is not None:
+            self.scheduler._process.join(timeout=5)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         interval = self.job_monitoring_interval
@@ -144,19 +191,3 @@ class ResponderWorker(Worker):
             finally:
                 queue.release_maintenance_lock()
         self.last_cleaned_at = now()  # type: ignore[assignment]
-
-
-def scheduler_main(argv: list[str]) -> None:
-    """The scheduler process: RQ's scheduler loop under the name the worker locked for it."""
-    from responder.runtime import logs  # light: no config, no pydantic
-
-    level, name, *queues = argv
-    logs.configure(level, os.environ.get(logs.FORMAT_ENV, "text"))
-    url = os.environ.pop(SCHEDULER_URL_ENV, "")
-    scheduler = RQScheduler(queues, connection=redis.Redis.from_url(url), logging_level=level, name=name)
-    scheduler.acquire_locks()  # the worker's lock, refreshed under the same name
-    scheduler.work()
-
-
-if __name__ == "__main__":
-    scheduler_main(sys.argv[1:])

@@ -103,7 +103,7 @@ def matrix(incident: Incident, most_servers: int = MATRIX_SERVERS, most_rows: in
             failing_for[server] = failing_for.get(server, 0) + 1
     alerting = set(incident.alerting_servers)
     order = sorted(servers, key=lambda s: (-failing_for.get(s, 0), s not in alerting, s))[:most_servers]
-    rows = []
+    rows: list[Row] = []
     for c in incident.clients:  # worst first; when columns were cut, only the clients they show
         if len(rows) == most_rows:
             break
