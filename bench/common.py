@@ -143,6 +143,30 @@ def run_timed(cmd: Sequence[str], timeout: float = 600.0, cwd: Path | None = Non
                         out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
+def check_against_baseline(directory: Path, inventory: dict[str, Any], urls: Sequence[str], services: int,
+                           timeout: float, concurrency: int) -> tuple[list[str], list[str]]:
+    """Write the config and URL list of a `responder check` bench in `directory`: the two commands,
+    `responder check --json` over svc0…svc{services-1} (no retries) and the baseline client over the same
+    URLs with the same timeout and concurrency (its outcomes in directory/out.json)."""
+    config = responder_config(directory, write_yaml(directory / "inventory.yaml", inventory),
+                              probe={"timeout": f"{timeout:g}s", "retries": 0, "concurrency": concurrency})
+    (directory / "urls.json").write_text(json.dumps(list(urls)))
+    check = [*RESPONDER, "check", "--json", "--config", str(config)]
+    for k in range(services):
+        check += ["--service", f"svc{k}"]
+    baseline = [PY, "-m", "bench.baseline_client", str(directory / "urls.json"), str(concurrency), f"{timeout:g}",
+                str(directory / "out.json")]
+    return check, baseline
+
+
+def run_check(cmd: Sequence[str]) -> Finished:
+    """`responder check` to its end; anything but exit 0 or 1 (no client critical / some) skips the bench."""
+    done = run_timed(cmd)
+    if done.rc not in (0, 1):
+        raise Skip(f"responder check exited {done.rc}: {done.stderr.strip()[-300:]}")
+    return done
+
+
 def stop(proc: subprocess.Popen[Any], timeout: float = 20.0) -> None:
     """SIGTERM the process we started (its own group when it leads one), then SIGKILL if it lingers."""
     if proc.poll() is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from bench.common import PY, RESPONDER, Row, Skip, free_port, responder_config, run_timed, workdir, write_yaml
+from bench.common import Row, check_against_baseline, free_port, run_check, run_timed, workdir
 from bench.fleet import FleetProcesses, address
 from bench.probe import scenario, wrong_in_verdict
 
@@ -20,21 +20,13 @@ def run(quick: bool = False) -> list[Row]:
     servers = 1000 if quick else 10_000
     port = free_port()
     inventory, spec, truth = scenario(servers, [port], net=73, faults=(0.05, 0.0, 0.0), services=SERVICES)
+    urls = [f"http://{address(i, 73)}:{port}/svc{k}" for i in range(servers) for k in range(SERVICES)]
     with workdir("memory") as tmp:
-        cfg = responder_config(tmp, write_yaml(tmp / "inventory.yaml", inventory),
-                               probe={"timeout": f"{TIMEOUT:g}s", "retries": 0, "concurrency": CONCURRENCY})
-        urls = [f"http://{address(i, 73)}:{port}/svc{k}" for i in range(servers) for k in range(SERVICES)]
-        (tmp / "urls.json").write_text(json.dumps(urls))
-        cmd = [*RESPONDER, "check", "--json", "--config", str(cfg)]
-        for k in range(SERVICES):
-            cmd += ["--service", f"svc{k}"]
+        check, baseline = check_against_baseline(tmp, inventory, urls, SERVICES, TIMEOUT, CONCURRENCY)
         with FleetProcesses(spec, tmp, processes=2):
-            ours = run_timed(cmd)
-            if ours.rc not in (0, 1):
-                raise Skip(f"responder check exited {ours.rc}: {ours.stderr.strip()[-300:]}")
+            ours = run_check(check)
             wrong = wrong_in_verdict(json.loads(ours.stdout), truth)
-            base = run_timed([PY, "-m", "bench.baseline_client", str(tmp / "urls.json"), str(CONCURRENCY),
-                              str(TIMEOUT), str(tmp / "out.json")])
+            base = run_timed(baseline)
     checks = servers * SERVICES
     return [
         Row("memory", f"peak RSS, check of {checks:,} checks", ours.maxrss_mb, "MB", base.maxrss_mb, "<= 150",

@@ -14,7 +14,7 @@ import random
 import statistics
 from typing import Any
 
-from bench.common import PY, RESPONDER, Row, Skip, free_port, responder_config, run_timed, workdir, write_yaml
+from bench.common import Row, check_against_baseline, free_port, run_check, run_timed, workdir
 from bench.fleet import FleetProcesses, address
 
 SERVICES, CONCURRENCY, TIMEOUT, SEED = 4, 500, 2.0, 20261201
@@ -93,25 +93,17 @@ def run(quick: bool = False) -> list[Row]:
     servers, rounds = (200, 1) if quick else (2000, 3)
     ports = [free_port() for _ in range(SERVICES)]
     inventory, spec, truth = scenario(servers, ports, net=71)
+    urls = [f"http://{address(i, 71)}:{ports[k]}/svc{k}" for i in range(servers) for k in range(SERVICES)]
     with workdir("probe") as tmp:
-        cfg = responder_config(tmp, write_yaml(tmp / "inventory.yaml", inventory),
-                               probe={"timeout": f"{TIMEOUT:g}s", "retries": 0, "concurrency": CONCURRENCY})
-        urls = [f"http://{address(i, 71)}:{ports[k]}/svc{k}" for i in range(servers) for k in range(SERVICES)]
-        (tmp / "urls.json").write_text(json.dumps(urls))
-        check_cmd = [*RESPONDER, "check", "--json", "--config", str(cfg)]
-        for k in range(SERVICES):
-            check_cmd += ["--service", f"svc{k}"]
+        check, baseline = check_against_baseline(tmp, inventory, urls, SERVICES, TIMEOUT, CONCURRENCY)
         ours, theirs = [], []
         wrong_ours, wrong_theirs = 0, 0
         with FleetProcesses(spec, tmp):
             for _ in range(rounds):
-                done = run_timed(check_cmd)
-                if done.rc not in (0, 1):
-                    raise Skip(f"responder check exited {done.rc}: {done.stderr.strip()[-300:]}")
+                done = run_check(check)
                 wrong_ours = max(wrong_ours, wrong_in_verdict(json.loads(done.stdout), truth))
                 ours.append(done)
-                base = run_timed([PY, "-m", "bench.baseline_client", str(tmp / "urls.json"), str(CONCURRENCY),
-                                  str(TIMEOUT), str(tmp / "out.json")])
+                base = run_timed(baseline)
                 if base.rc:
                     raise RuntimeError(f"baseline client failed: {base.stderr[-300:]}")
                 got = json.loads((tmp / "out.json").read_text())

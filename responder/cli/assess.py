@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import pydantic_core
@@ -23,7 +24,9 @@ from responder.lifecycle import maintenance
 from responder.lifecycle.settle import settle
 from responder.model.alert import utcnow
 from responder.model.incident import Incident, new_id
-from responder.store import Store
+
+if TYPE_CHECKING:
+    from responder.store import Store
 
 
 def _json(data: object) -> str:
@@ -56,7 +59,7 @@ def _echo_json(incident: Incident) -> None:
 def _assess_inline(cfg: Config, incident: Incident, *, as_json: bool, notify: bool, evidence: bool = True,
                    servers: list[str] | None = None, services: list[str] | None = None) -> int:
     from responder.cli.terminal import print_incident, progress_bar
-    from workers.assess.job import assess
+    from workers.assess.inline import assess  # no redis or rq: a check stores nothing
 
     inv = cfg.inventory
     show = not as_json and out.is_terminal

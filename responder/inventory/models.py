@@ -109,6 +109,18 @@ class ClientService(_Model):
     min_healthy: int | None = Field(None, ge=1)
 
 
+# A service named bare (`- shop`) is the same frozen ClientService wherever it is written: one
+# instance per name instead of one per client (~650 bytes each, 25 MB over 40,000 client services).
+_BARE: dict[str, ClientService] = {}
+
+
+def _bare(name: str) -> ClientService:
+    found = _BARE.get(name)
+    if found is None:
+        found = _BARE[name] = ClientService(name=name)
+    return found
+
+
 class Client(_Model):
     servers: list[str] = Field(default_factory=list)
     services: list[ClientService] = Field(default_factory=list)
@@ -129,7 +141,7 @@ class Client(_Model):
         out: list[Any] = []
         for item in items:
             if isinstance(item, str):
-                out.append({"name": item})
+                out.append(_bare(item))  # an instance of a frozen model is taken as it is
             elif isinstance(item, dict) and len(item) == 1 and "name" not in item:
                 ((name, body),) = item.items()
                 if body is None:

@@ -16,13 +16,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from responder.config import Config
 from responder.model.alert import utcnow
 from responder.model.verdict import ClientVerdict
-from responder.store import Store
+
+if TYPE_CHECKING:  # the store only as a type: `check` and `replay` settle without redis imported
+    from responder.store import Store
 
 
 class Window(BaseModel):

@@ -1,9 +1,8 @@
 """The join of an assessment: checks in, verdicts out, evidence pulled, the incident settled.
 
-`judge` is shared by the in-process assessment (`check`, `replay`) and the fanned-out one: it turns
-each client's targets and whatever checks came back into verdicts. A target whose check is missing
-(its shard never reported before the deadline) gives no Check, so the judge counts that server as
-*not checked*: a doubt never becomes an outage.
+`judge` (workers/assess/verdicts.py) is shared with the in-process assessment (`check`, `replay`). A
+target whose check is missing (its shard never reported before the deadline) gives no Check, so the
+judge counts that server as *not checked*: a doubt never becomes an outage.
 
 `join_job` runs once the last shard reported, or at the deadline, whichever comes first; a claim in the
 store and the incident's `assessed_generation` make sure only one of them settles the incident.
@@ -13,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
 
 from redis.exceptions import RedisError
 from rq import get_current_job
@@ -22,14 +19,13 @@ from rq import get_current_job
 from responder import config as config_module
 from responder.config import Config
 from responder.lifecycle.flight import finish_assessment
-from responder.model.alert import Alert, utcnow
+from responder.model.alert import utcnow
 from responder.model.incident import Incident
-from responder.model.verdict import Check, ClientVerdict, worst_first
+from responder.model.verdict import Check, ClientVerdict
 from responder.runtime.logs import incident_job
 from responder.runtime.queues import assess_scheduler, notify_scheduler
 from responder.store import Store
-from workers.assess.judge import judge_client, judge_service
-from workers.assess.probe import for_target, request_key
+from workers.assess.verdicts import gather_evidence, judge
 
 
 def record_stats(store: Store, verdicts: list[ClientVerdict], incident: Incident) -> None:
@@ -48,41 +44,6 @@ def record_stats(store: Store, verdicts: list[ClientVerdict], incident: Incident
 
 
 JOIN_CLAIM_TTL = 120  # seconds: longer than a join lasts; a dead joiner's claim lapses after it
-
-
-def judge(config: Config, clients: Iterable[str], checks: Callable[[str], Check | None], *,
-          servers: Iterable[str] | None = None, services: Iterable[str] | None = None) -> list[ClientVerdict]:
-    """Every client's verdict from the checks of its targets (`checks` answers by request key);
-    worst first."""
-    inv = config.inventory
-    threshold = config.incidents.threshold
-    only = list(servers) if servers is not None else None
-    wanted = list(services) if services is not None else None
-    verdicts = []
-    for c in dict.fromkeys(clients):
-        if c not in inv.clients:
-            continue
-        by_service: dict[str, list[Check]] = defaultdict(list)
-        for t in inv.targets(c, servers=only, services=wanted):
-            by_service.setdefault(t.service, [])
-            check = checks(request_key(t))
-            if check is not None:
-                by_service[t.service].append(for_target(check, t))
-        services_judged = [judge_service(s, found, threshold, servers=inv.clients[c].servers,
-                                         min_healthy=inv.min_healthy(c, s))
-                           for s, found in by_service.items()]
-        verdicts.append(judge_client(c, services_judged, threshold, language=config.report.language))
-    return sorted(verdicts, key=lambda v: (worst_first(v.severity), v.client))
-
-
-async def gather_evidence(config: Config, verdicts: list[ClientVerdict],
-                          alerts: Sequence[Alert]) -> list[ClientVerdict]:
-    """Log lines from failing servers, when the collector is available (workers/assess/evidence)."""
-    try:
-        from workers.assess.evidence.gather import collect_for_verdicts
-    except ImportError:
-        return verdicts
-    return await collect_for_verdicts(config, verdicts, alerts)
 
 
 def join(store: Store, config: Config, incident_id: str, generation: int) -> str:

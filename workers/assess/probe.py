@@ -124,6 +124,19 @@ def slots(cfg: ProbeConfig) -> int:
     return max(1, min(cfg.concurrency, open_file_limit() - FD_HEADROOM))
 
 
+# Every Check a probe makes sets every field, so all of them share one fields-set: pydantic's own
+# per-instance set (of 8 names) is two thirds of a validated Check's ~1.1 KB, 30 MB over 40,000 checks.
+# Setting a field later adds a name already there; model_copy copies the set. The values come from
+# this module, typed, so validation would only repeat what the types say.
+_ALL_CHECK_FIELDS = set(Check.model_fields)
+
+
+def _check(server: str, url: str, ok: bool, *, status: int | None = None, error: str | None = None,
+           latency_ms: float | None = None, slow: bool = False, attempts: int = 1) -> Check:
+    return Check.model_construct(_ALL_CHECK_FIELDS, server=server, url=url, ok=ok, status=status, error=error,
+                                 latency_ms=latency_ms, slow=slow, attempts=attempts)
+
+
 def _describe(exc: BaseException, cfg: ProbeConfig, connected: bool) -> str:
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         if connected:
@@ -253,9 +266,8 @@ async def _attempt(session: aiohttp.ClientSession, r: Request, cfg: ProbeConfig,
                 latency = (time.perf_counter() - started) * 1000.0
                 status = resp.status
     except Exception as exc:
-        return Check(server=r.server, url=r.url, ok=False,
-                     error=_describe(exc, cfg, phase is not None and phase.connected),
-                     latency_ms=round((time.perf_counter() - started) * 1000.0, 1), attempts=attempt)
+        return _check(r.server, r.url, False, error=_describe(exc, cfg, phase is not None and phase.connected),
+                      latency_ms=round((time.perf_counter() - started) * 1000.0, 1), attempts=attempt)
     finally:
         if phase is not None:
             phase.done()
@@ -265,8 +277,8 @@ async def _attempt(session: aiohttp.ClientSession, r: Request, cfg: ProbeConfig,
     elif r.expect.body_contains and r.expect.body_contains not in body.decode("utf-8", "replace"):
         error = f"the page lacks {r.expect.body_contains!r}"
     slow = bool(error is None and r.expect.max_ms and latency > r.expect.max_ms)
-    return Check(server=r.server, url=r.url, ok=error is None, status=status, error=error,
-                 latency_ms=round(latency, 1), slow=slow, attempts=attempt)
+    return _check(r.server, r.url, error is None, status=status, error=error, latency_ms=round(latency, 1),
+                  slow=slow, attempts=attempt)
 
 
 def _contexts(cfg: ProbeConfig) -> tuple[ssl.SSLContext, ssl.SSLContext]:
