@@ -8,7 +8,8 @@
 #   zabbix-server-pgsql zabbix-frontend-php php-cli
 #   php-pgsql postgresql (initdb for a private cluster) tests/test_integration_zabbix.py
 #   chromium                                         tests/test_pages.py, tests/test_auth.py
-PKGS="prometheus prometheus-alertmanager icinga2 zabbix-server-pgsql zabbix-frontend-php php-cli php-pgsql postgresql chromium openssh-server openssh-client"
+#   wrk                                              bench/ingest.py (`make bench`; skipped without it)
+PKGS="prometheus prometheus-alertmanager icinga2 zabbix-server-pgsql zabbix-frontend-php php-cli php-pgsql postgresql chromium openssh-server openssh-client wrk"
 R=${SYSTEM_DEPS_ROOT:-}  # a root to work under instead of / (tests/test_system_deps.py), normally empty
 POLICY=$R/usr/sbin/policy-rc.d
 LOG=${SYSTEM_DEPS_LOG:-/tmp/responder-system-deps.log}
