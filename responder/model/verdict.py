@@ -7,13 +7,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
 Severity = Literal["critical", "degraded", "ok"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "degraded", "ok")  # the one order: worst first
 RANK: dict[str, int] = {s: len(SEVERITIES) - 1 - i for i, s in enumerate(SEVERITIES)}  # ok 0 … critical 2
+
+
+M = TypeVar("M", bound=BaseModel)
+_FIELDS: dict[type[BaseModel], set[str]] = {}
+
+
+def built(model: type[M], **values: Any) -> M:
+    """A verdict model from values its builder typed (probe, judge): every field given, no second
+    validation, and one fields-set shared by every instance of the model. Pydantic's own per-instance
+    set is half to two thirds of a Check or ServiceVerdict (~1.1 KB each), tens of MB over 40,000;
+    setting a field later adds a name already there, and model_copy copies the set."""
+    fields = _FIELDS.get(model)
+    if fields is None:
+        fields = _FIELDS[model] = set(model.model_fields)
+    return model.model_construct(fields, **values)
 
 
 def worst_first(severity: str | None) -> int:

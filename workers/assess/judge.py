@@ -21,20 +21,13 @@ from responder.model.verdict import (
     LogExcerpt,
     ServiceVerdict,
     Severity,
+    built,
     failing_servers,
     worst,
 )
 from responder.wording import client_summary
 
 __all__ = ["failing_servers", "incident_severity", "judge_client", "judge_service"]
-
-
-# Every verdict here sets every field of its model, from values typed here, so each is built without
-# a second validation and all share one fields-set: pydantic's own per-instance set is about half of
-# a validated ServiceVerdict (~1.2 KB), 25 MB over 40,000 of them. Setting a field later adds a name
-# already in the set; model_copy copies it.
-_SERVICE_FIELDS = set(ServiceVerdict.model_fields)
-_CLIENT_FIELDS = set(ClientVerdict.model_fields)
 
 
 def judge_service(service: str, checks: Sequence[Check], threshold: float,
@@ -55,8 +48,8 @@ def judge_service(service: str, checks: Sequence[Check], threshold: float,
         severity = "degraded"
     else:
         severity = "ok"
-    return ServiceVerdict.model_construct(
-        _SERVICE_FIELDS, service=service, severity=severity, servers_total=total, servers_failing=len(failing),
+    return built(
+        ServiceVerdict, service=service, severity=severity, servers_total=total, servers_failing=len(failing),
         servers_slow=len(slow), servers_passing=len(passing), min_healthy=min_healthy, not_checked=not_checked,
         checks=sorted(checks, key=lambda c: (c.ok, c.server)),
     )
@@ -67,8 +60,8 @@ def judge_client(client: str, services: Iterable[ServiceVerdict], threshold: flo
     """The client's verdict: its worst service's severity, services worst first, a summary in the
     report's language."""
     ordered = sorted(services, key=lambda v: (-RANK[v.severity], -v.servers_failing, v.service))
-    return ClientVerdict.model_construct(
-        _CLIENT_FIELDS, client=client, severity=worst(v.severity for v in ordered),
+    return built(
+        ClientVerdict, client=client, severity=worst(v.severity for v in ordered),
         summary=client_summary(ordered, threshold, language), services=ordered, logs=list(logs), changes=[],
         maintenance=None)
 
