@@ -92,13 +92,19 @@ class Metrics:
         self.login_failures = Counter("responder_login_failures", "failed logins on the pages and API by reason",
                                       ["reason"], registry=self.registry)
         self.registry.register(StoreCollector(store))
-        self._children: dict[tuple[str, str, object], Any] = {}
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, counter: Counter, *labels: str) -> Any:
+        """`counter.labels(*labels)`, looked up once per label set (labels() takes a lock and builds
+        the key on every call)."""
+        key = (counter, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(*labels)
+        return child
 
     def hook(self, source: str, code: int) -> None:
-        child = self._children.get(("hook", source, code))
-        if child is None:  # labels() takes a lock and builds the key: looked up once per label set
-            child = self._children[("hook", source, code)] = self.requests.labels(source, str(code))
-        child.inc()
+        self._child(self.requests, source, str(code)).inc()
 
     def login_failed(self, reason: str) -> None:
         self.login_failures.labels(reason).inc()
@@ -108,7 +114,4 @@ class Metrics:
         for a in alerts:
             counts[a.status] = counts.get(a.status, 0) + 1
         for status, n in counts.items():  # one increment per status, not per alert
-            child = self._children.get(("alerts", source, status))
-            if child is None:
-                child = self._children[("alerts", source, status)] = self.received.labels(source, status)
-            child.inc(n)
+            self._child(self.received, source, status).inc(n)
