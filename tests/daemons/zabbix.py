@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.daemons.common import stop_process
+from tests.daemons.common import stop_process, wait_until
 from tests.support.fleet import free_port
 
 SERVER = "/usr/sbin/zabbix_server"
@@ -86,8 +86,6 @@ class Stack:
         """Send a trapper value again on every poll until `reached()`: a value that arrives between two
         config-cache syncs (the item known, its trigger not yet) is taken ("processed: 1") and then
         judged by no trigger, so one send may never raise the event."""
-        from tests.daemons.common import wait_until
-
         async def check() -> Any:
             self.assert_running()
             if done := reached():
