@@ -9,8 +9,10 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from tests.support.fleet import Fleet, next_address
 from tests.support.scenario import storm, write_config
 from tests.support.smtp import Collector
 from workers.assess.probe import distinct, probe
-from workers.assess.shards import MIN_SHARD, deal, shard_count
+from workers.assess.shards import MIN_SHARD, deal, run_shard, shard_count
 
 AUTH = {"Authorization": "Bearer test-token", "Content-Type": "application/json"}
 PATIENCE = 240.0  # seconds before a wait gives up: a hung test fails, never a slow one
@@ -103,6 +105,29 @@ async def test_connect_timeout_is_its_own() -> None:
         for s in [listener, *fillers]:
             s.close()
     assert not result.check.ok and result.check.error == "cannot connect within 0.5s"
+
+
+async def test_a_batch_taken_as_the_probe_ends_is_still_written(fleet: Fleet, store: Store) -> None:
+    """The shard streams checks in batches, each written in a thread. A batch taken just before the last
+    check came back was once dropped unwritten when the streamer was cancelled before its thread began
+    (the executor cancels a work item not yet started), so the join counted that server as not checked."""
+    await fleet.serve("fast", "web", "ok")
+    await fleet.serve("late", "web", "slow:0.8")  # answers after the streamer's first batch (0.5 s)
+    spec = ServiceSpec(url=f"http://{{address}}:{fleet.port('web')}/")
+    targets = [make_target("acme", "web", spec, s, Server(address=fleet.address(s))) for s in ("fast", "late")]
+    requests, _ = distinct(targets)
+    with store.transaction() as pipe:
+        store.put_fanout(pipe, "i1", 1, clients=["acme"], shards=["[]"], checks=2, requests=2,
+                         deadline=utcnow() + timedelta(minutes=5))
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+    busy = threading.Event()  # holds the only thread until after the probe ended
+    blocker = loop.run_in_executor(None, busy.wait)
+    loop.call_later(1.5, busy.set)
+    reported = await run_shard(store, ProbeConfig(timeout=5.0, retries=0), "i1", 1, 0, requests, "w")
+    await blocker
+    assert reported == (1, 1)
+    assert sorted(store.fanout_checks("i1", 1)) == sorted(r.key for r in requests)
 
 
 # -- real workers ----------------------------------------------------------------------------------

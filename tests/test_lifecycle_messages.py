@@ -42,9 +42,21 @@ async def setup(fleet: Fleet, smtp: Collector, tmp_path: Path) -> tuple[Path, di
     return path, inventory
 
 
-async def drain(path: Path, redis_url: str) -> None:
+async def drain(path: Path, redis_url: str) -> str:
+    """Run a burst worker until the queues are empty; the answer is what it logged."""
     code, _, err = await run_worker_async(path, redis_url)
     assert code == 0, err
+    return str(err)
+
+
+def story(store: Store, iid: str, log: str = "") -> str:
+    """What the incident holds and who was told: the message of an assertion on who got mail."""
+    incident = store.get_incident(iid)
+    if incident is None:
+        return f"no incident {iid}"
+    lines = [f"{c.client}: {c.severity} {c.summary}" for c in incident.clients]
+    lines += [f"{n.channel} {n.to} {n.status} {n.error or ''}" for n in incident.notifications]
+    return "\n".join([*lines, log[-3000:]])
 
 
 async def test_each_recipient_hears_its_own_part_until_the_end(
@@ -55,8 +67,9 @@ async def test_each_recipient_hears_its_own_part_until_the_end(
         # s2 carries acme (shop: 503 on s1, refused on s2) and globex (store: s3 never answers)
         resp = await client.post("/hooks/alertmanager", data=storm(fleet, hosts=("s2:9100",)), headers=AUTH)
         [iid] = (await resp.json())["incidents"]
-        await drain(path, redis_url)
-        assert sorted(m["To"] for m in smtp.messages) == ["noc@acme.test", "noc@test", "ops@globex.test"]
+        log = await drain(path, redis_url)
+        assert sorted(m["To"] for m in smtp.messages) == ["noc@acme.test", "noc@test", "ops@globex.test"], \
+            story(store, iid, log)
         assert all(m["Subject"].endswith("· first verdict") for m in smtp.messages)
 
         # someone acknowledges in Icinga: who and what is kept, on the API and in the next message

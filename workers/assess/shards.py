@@ -94,9 +94,15 @@ async def run_shard(store: Store, cfg: ProbeConfig, incident_id: str, generation
         pending, weight = {}, 0
         return batch, w
 
+    done = asyncio.Event()
+
     async def stream() -> None:
-        while True:
-            await asyncio.sleep(FLUSH_EVERY)
+        # stopped by `done`, never cancelled: a cancel between taking a batch and its thread starting
+        # drops the batch unwritten (the executor cancels a work item that has not begun), and the
+        # join then counts those servers as not checked
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), FLUSH_EVERY)
             batch, w = take()
             if batch:
                 await asyncio.to_thread(store.put_shard_checks, incident_id, generation, shard, batch, w)
@@ -105,9 +111,8 @@ async def run_shard(store: Store, cfg: ProbeConfig, incident_id: str, generation
     try:
         await probe_requests(requests, cfg, heard)
     finally:
-        streamer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await streamer
+        done.set()
+        await streamer
     batch, _w = take()
     total = sum(r.weight for r in requests)
     return await asyncio.to_thread(store.finish_shard, incident_id, generation, shard, batch, total, worker)
