@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from responder.model.incident import Incident
 from responder.model.verdict import Check, ClientVerdict, ServiceVerdict
+from responder.store import Store
 from responder.web import views
 
 
@@ -78,3 +79,21 @@ def test_the_index_names_ten_clients_of_a_large_incident() -> None:
                    clients=[client(f"c{n:04d}", ["web-01"], {"web-01"}) for n in range(2864)])
     html = _env.get_template("index.html").render(incidents=[big])
     assert html.count('href="/clients/') == 10 and "and 2854 more" in html
+
+def test_the_store_passes_the_verdicts_on_as_stored(store: Store) -> None:
+    """The API's text from the store (verdicts spliced in as their stored JSON, never parsed) says what
+    the model says. (A document with the verdicts inside, as intake's new incidents and older stores
+    have, reads through the same branch as every incident before its first verdict.)"""
+    import json
+
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    incident = Incident(id="20261201-000000-abcdef", opened_at=now, updated_at=now, assessed_at=now,
+                        affected=["acmé", "globex"], clients=[client("acmé", ["web-01", "web-02"], {"web-01"}),
+                                                            client("globex", ["web-02"], set())])
+    with store.transaction() as pipe:
+        store.put_incident(pipe, incident)
+    [text] = store.public_incidents([incident.id])
+    stored = store.get_incident(incident.id)
+    assert stored is not None and stored.clients == incident.clients
+    assert json.loads(text) == json.loads(stored.public_json())
+    assert json.loads(store.list_public_incidents(10)[0]) == json.loads(text)

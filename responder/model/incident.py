@@ -189,10 +189,14 @@ class Incident(BaseModel):
         data["progress"] = self.progress.model_dump(mode="json") if self.progress else None
         return data
 
-    def public_json(self) -> str:
+    def public_json(self, verdicts: str | None = None) -> str:
         """`public()` as JSON text, serialised by pydantic in one pass: for an outage of thousands of
-        clients, the dict and Python's json.dumps of it cost seconds and tens of MB per request."""
-        body = self.model_dump_json(exclude=BOOKKEEPING)
+        clients, the dict and Python's json.dumps of it cost seconds and tens of MB per request.
+        `verdicts`: the clients' verdicts as JSON text (the store's), put in place of `clients`."""
+        if verdicts is None:
+            body = self.model_dump_json(exclude=BOOKKEEPING)
+        else:
+            body = f'{self.model_dump_json(exclude=BOOKKEEPING | {"clients"})[:-1]},"clients":{verdicts}}}'
         progress = self.progress.model_dump_json() if self.progress else "null"
         return f'{body[:-1]},"progress":{progress}}}'
 

@@ -21,6 +21,7 @@ from rq.utils import now
 from rq.worker import WorkerStatus
 
 from responder.runtime.lifeline import tie_forks
+from responder.runtime.memory import trim
 
 log = logging.getLogger("responder.worker")
 
@@ -147,6 +148,7 @@ class ResponderWorker(SimpleWorker):
         finally:
             done.set()
             beat.join()
+            trim()  # an idle worker holds its start-up heap, not its last job's
         self.set_state(WorkerStatus.IDLE)
 
     def _keep_beating(self, job: Job, execution: Execution, done: threading.Event) -> None:

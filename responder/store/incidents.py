@@ -7,14 +7,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from pydantic import TypeAdapter
 from redis.exceptions import WatchError
 
 from responder.model.alert import Alert
 from responder.model.incident import Incident, is_id
+from responder.model.verdict import ClientVerdict
 from responder.store.base import T, text
 from responder.store.shards import Shards
 
 CLIENT_HISTORY = 200  # incidents remembered per client for its page
+VERDICTS: TypeAdapter[list[ClientVerdict]] = TypeAdapter(list[ClientVerdict])
 
 
 class Incidents(Shards):
@@ -34,7 +37,9 @@ class Incidents(Shards):
     # -- incidents --------------------------------------------------------------------------------
 
     # An incident is several keys, so that intake adds to it in O(1) without rewriting anything:
-    # `incident:<id>`             the document (verdicts, notifications, headline...), written by flight
+    # `incident:<id>`             the document (notifications, headline...), written by flight
+    # `incident:<id>:clients`     the verdicts, a JSON list written with the document: most of an outage's
+    #                             incident (5 MB at 2,864 clients), so the API passes it on as text
     # `incident:<id>:alerts`      hash identity -> alert (a resolve replaces its firing)
     # `incident:<id>:flight`      hash: status and the single-flight fields, shared by intake and flight
     #                             (the key `update_incident` WATCHes: intake writes it only on a change)
@@ -58,13 +63,24 @@ class Incidents(Shards):
         return found[0] if found else None
 
     def get_incidents(self, ids: list[str], alerts: bool = True, client: Any = None) -> list[Incident]:
+        return [incident for incident, _ in self._read(ids, alerts, client, raw_clients=False)]
+
+    def public_incidents(self, ids: list[str]) -> list[str]:
+        """The incidents as the API's JSON (`Incident.public_json`), the verdicts passed on as stored:
+        parsing them into models cost serve ~60 MB and most of a second per read in an outage."""
+        return [incident.public_json(verdicts) for incident, verdicts in self._read(ids, True, None, raw_clients=True)]
+
+    def _read(self, ids: list[str], alerts: bool, client: Any, raw_clients: bool) -> list[tuple[Incident, str]]:
+        """Each incident with its parts; with `raw_clients` its verdicts are left out of the model and
+        answered as their JSON text."""
         ids = [i for i in ids if is_id(i)]  # `x:alerts` would read another key
         if not ids:
             return []
-        parts = ("flight", "intake", "affected", "unmapped", "notes", *(("alerts",) if alerts else ()))
+        parts = ("clients", "flight", "intake", "affected", "unmapped", "notes", *(("alerts",) if alerts else ()))
         pipe = client if client is not None else self.r.pipeline(transaction=False)
         for i in ids:
             pipe.get(self._key("incident", i))
+            pipe.get(self._key("incident", i, "clients"))
             pipe.hgetall(self._key("incident", i, "flight"))
             pipe.hgetall(self._key("incident", i, "intake"))
             for name in ("affected", "unmapped", "notes"):
@@ -77,10 +93,16 @@ class Incidents(Shards):
         step = 1 + len(parts)
         out = []
         for n in range(len(ids)):
-            raw, flight, seen, affected, unmapped, notes, *rest = answers[n * step:(n + 1) * step]
+            raw, verdicts, flight, seen, affected, unmapped, notes, *rest = answers[n * step:(n + 1) * step]
             if not raw:
                 continue
             data = json.loads(raw)
+            inline = data.pop("clients", None) or []  # documents written before the verdicts had their key
+            if raw_clients:
+                verdicts = text(verdicts) if verdicts else json.dumps(inline)
+            else:
+                data["clients"] = json.loads(verdicts) if verdicts else inline
+                verdicts = ""
             data.update(_flight_fields({text(k): text(v) for k, v in flight.items()}))
             seen = {text(k): text(v) for k, v in seen.items()}
             if "updated_at" in seen and seen["updated_at"] > data.get("updated_at", ""):
@@ -93,9 +115,19 @@ class Incidents(Shards):
             if alerts:
                 incident.alerts = sorted((Alert.model_validate_json(a) for a in rest[0]),
                                          key=lambda a: (a.received_at, a.identity))
-            out.append(incident)
-        self.attach_progress(out)
+            out.append((incident, verdicts))
+        self.attach_progress([incident for incident, _ in out])
         return out
+
+    def list_incidents(self, limit: int = 50, offset: int = 0) -> list[Incident]:
+        return self.get_incidents(self._newest(limit, offset))
+
+    def list_public_incidents(self, limit: int = 50) -> list[str]:
+        """`list_incidents` as the API's JSON texts (`public_incidents`)."""
+        return self.public_incidents(self._newest(limit, 0))
+
+    def _newest(self, limit: int, offset: int) -> list[str]:
+        return [text(i) for i in self.r.zrevrange(self._key("incidents"), offset, offset + limit - 1)]
 
     def update_incident(self, incident_id: str, change: Callable[[Incident | None, Any], T],
                         alerts: bool = True) -> T:
@@ -114,10 +146,6 @@ class Incidents(Shards):
                     return result
                 except WatchError:
                     continue
-
-    def list_incidents(self, limit: int = 50, offset: int = 0) -> list[Incident]:
-        ids = [text(i) for i in self.r.zrevrange(self._key("incidents"), offset, offset + limit - 1)]
-        return self.get_incidents(ids)
 
     def count_incidents(self) -> int:
         return int(self.r.zcard(self._key("incidents")))
@@ -148,7 +176,8 @@ class Incidents(Shards):
         """Queue the incident's writes on `pipe`; its alerts too unless `alerts=False` (nothing new).
         Lists only grow here (intake may have added to them since `incident` was read)."""
         i = incident.id
-        pipe.set(self._key("incident", i), incident.model_dump_json(exclude={"alerts"}))
+        pipe.set(self._key("incident", i), incident.model_dump_json(exclude={"alerts", "clients"}))
+        pipe.set(self._key("incident", i, "clients"), VERDICTS.dump_json(incident.clients))
         flight = {f: int(v) if isinstance(v := getattr(incident, f), bool) else v for f in self._FLIGHT}
         flight.update(opened_ms=int(incident.opened_at.timestamp() * 1000),
                       due_ms=int(incident.due_at.timestamp() * 1000) if incident.due_at else "")

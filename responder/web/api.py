@@ -29,10 +29,10 @@ async def list_incidents(request: web.Request) -> web.Response:
     limit = parse_limit(request.query.get("limit"))
     try:
         with store.guard():
-            incidents = await asyncio.get_running_loop().run_in_executor(None, store.list_incidents, limit)
+            incidents = await asyncio.get_running_loop().run_in_executor(None, store.list_public_incidents, limit)
     except StoreUnavailable:
         return web.json_response({"error": "the store is unavailable"}, status=503, headers={"Retry-After": "5"})
-    body = '{"incidents":[' + ",".join(i.public_json() for i in incidents) + "]}"
+    body = '{"incidents":[' + ",".join(incidents) + "]}"
     return web.Response(text=body, content_type="application/json")
 
 
@@ -43,12 +43,12 @@ async def get_incident(request: web.Request) -> web.Response:
         return web.json_response({"error": "no such incident"}, status=404)
     try:
         with store.guard():
-            incident = await asyncio.get_running_loop().run_in_executor(None, store.get_incident, incident_id)
+            found = await asyncio.get_running_loop().run_in_executor(None, store.public_incidents, [incident_id])
     except StoreUnavailable:
         return web.json_response({"error": "the store is unavailable"}, status=503, headers={"Retry-After": "5"})
-    if incident is None:
+    if not found:
         return web.json_response({"error": f"no incident {incident_id}"}, status=404)
-    return web.Response(text=incident.public_json(), content_type="application/json")
+    return web.Response(text=found[0], content_type="application/json")
 
 
 async def openapi_json(request: web.Request) -> web.Response:
