@@ -34,6 +34,20 @@ class Incidents(Shards):
     def put_maintenance_window(self, window_id: str, document: str) -> None:
         self.r.hset(self._key("maintenance"), window_id, document)
 
+    # -- each client's last verdict, in any incident (what changed since) ----------------------------
+
+    LAST_TTL = 90 * 86400
+
+    def last_verdicts(self, clients: list[str]) -> dict[str, ClientVerdict]:
+        """Each client's verdict from its previous assessment (in any incident)."""
+        if not clients:
+            return {}
+        raws = self.r.mget([self._key("last", c) for c in clients])
+        return {c: ClientVerdict.model_validate_json(r) for c, r in zip(clients, raws, strict=True) if r}
+
+    def put_last_verdict(self, pipe: Any, verdict: ClientVerdict) -> None:
+        pipe.set(self._key("last", verdict.client), verdict.model_dump_json(), ex=self.LAST_TTL)
+
     # -- incidents --------------------------------------------------------------------------------
 
     # An incident is several keys, so that intake adds to it in O(1) without rewriting anything:
@@ -172,12 +186,19 @@ class Incidents(Shards):
     def drop_open_incident(self, pipe: Any, client: str) -> None:
         pipe.delete(self._key("open", client))
 
-    def put_incident(self, pipe: Any, incident: Incident, alerts: bool = True) -> None:
-        """Queue the incident's writes on `pipe`; its alerts too unless `alerts=False` (nothing new).
-        Lists only grow here (intake may have added to them since `incident` was read)."""
+    def put_incident(self, pipe: Any, incident: Incident, alerts: bool = True, last: bool = False) -> None:
+        """Queue the incident's writes on `pipe`; its alerts too unless `alerts=False` (nothing new), and
+        with `last` each verdict as its client's last (`last_verdicts`). Lists only grow here (intake
+        may have added to them since `incident` was read)."""
         i = incident.id
         pipe.set(self._key("incident", i), incident.model_dump_json(exclude={"alerts", "clients"}))
-        pipe.set(self._key("incident", i, "clients"), VERDICTS.dump_json(incident.clients))
+        if last:  # each verdict serialised once, for the incident's list and for the client's last
+            each = [v.model_dump_json() for v in incident.clients]
+            pipe.set(self._key("incident", i, "clients"), "[" + ",".join(each) + "]")
+            for verdict, dumped in zip(incident.clients, each, strict=True):
+                pipe.set(self._key("last", verdict.client), dumped, ex=self.LAST_TTL)
+        else:
+            pipe.set(self._key("incident", i, "clients"), VERDICTS.dump_json(incident.clients))
         flight = {f: int(v) if isinstance(v := getattr(incident, f), bool) else v for f in self._FLIGHT}
         flight.update(opened_ms=int(incident.opened_at.timestamp() * 1000),
                       due_ms=int(incident.due_at.timestamp() * 1000) if incident.due_at else "")

@@ -21,7 +21,6 @@ from redis.connection import UnixDomainSocketConnection as SyncUnix
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import WatchError
 
-from responder.model.verdict import ClientVerdict
 from responder.store.base import ALERT_INDEX_TTL, DELIVERY_TTL, text
 from responder.store.incidents import Incidents
 
@@ -203,13 +202,3 @@ class Intake(Incidents):
                 return True
             except WatchError:
                 return False
-
-    def last_verdicts(self, clients: list[str]) -> dict[str, ClientVerdict]:
-        """Each client's verdict from its previous assessment (in any incident)."""
-        if not clients:
-            return {}
-        raws = self.r.mget([self._key("last", c) for c in clients])
-        return {c: ClientVerdict.model_validate_json(r) for c, r in zip(clients, raws, strict=True) if r}
-
-    def put_last_verdict(self, pipe: Any, verdict: ClientVerdict) -> None:
-        pipe.set(self._key("last", verdict.client), verdict.model_dump_json(), ex=90 * 86400)
