@@ -16,6 +16,7 @@ stops the fleet, so it never outlives the bench.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 import sys
@@ -95,7 +96,7 @@ class Fleet:
             sock.bind((address, port))
             sock.listen(4096)
             sock.setblocking(False)
-            await loop.create_server(lambda a=address, p=port: Http(self, a, p), sock=sock)
+            await loop.create_server(functools.partial(Http, self, address, port), sock=sock)
 
 
 async def main(spec_path: str) -> None:

@@ -85,17 +85,18 @@ def payload_template() -> str:
             "fingerprint": f"@H@{i:08x}",
         }
 
+    annotations: dict[str, str] = {"runbook_url": "https://runbooks.example.com/InstanceDown"}
     body = {"receiver": "responder", "status": "firing", "alerts": [alert(i) for i in range(3)],
             "groupLabels": {"alertname": "InstanceDown"},
             "commonLabels": {"alertname": "InstanceDown", "env": "prod", "job": "node", "severity": "critical",
                              "team": "platform"},
-            "commonAnnotations": {"runbook_url": "https://runbooks.example.com/InstanceDown"},
+            "commonAnnotations": annotations,
             "externalURL": "http://alertmanager.monitoring.svc:9093", "version": "4",
             "groupKey": "{}/{severity=\"critical\"}:{alertname=\"InstanceDown\"}", "truncatedAlerts": 0}
     # pad the annotations to the size of a real 3-alert delivery (2.6 KB once the holes are filled)
     sample = re.sub(r"@I\d@", "0123", json.dumps(body).replace("@N@", "p0-40000-12345").replace("@H@", "00003039"))
     pad = max(0, 2600 - len(sample.replace("@S@", "12:34")))
-    body["commonAnnotations"]["note"] = "." * pad
+    annotations["note"] = "." * pad
     return json.dumps(body)
 
 
