@@ -20,13 +20,13 @@ from pathlib import Path
 import aiohttp
 import bcrypt
 import pytest
-from aiohttp import web
 
 from responder import links
 from responder.config import Config, from_data
 from responder.store import Store
 from responder.web.app import make_app
 from responder.web.auth import Throttle
+from tests.support.app_site import app_site
 from tests.support.chat_endpoints import sample_incident, sample_inventory
 from tests.support.fleet import free_port
 from tests.support.smtp import Collector
@@ -68,11 +68,8 @@ def config(tmp_path: Path, port: int, smtp_port: int = 25, **auth: object) -> Co
 async def site(store: Store, smtp: Collector, tmp_path: Path) -> AsyncIterator[Site]:
     port = free_port()
     cfg = config(tmp_path, port, smtp.port)  # type: ignore[attr-defined]
-    runner = web.AppRunner(make_app(cfg, store), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield Site(f"http://127.0.0.1:{port}", cfg)
-    await runner.cleanup()
+    async with app_site(cfg, store, port) as base:
+        yield Site(base, cfg)
 
 
 def words(text: str) -> set[str]:

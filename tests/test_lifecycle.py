@@ -174,20 +174,10 @@ def test_unchanged_verdict_is_not_resent_within_cooldown(store: Store, tmp_path:
 
 async def test_maintenance_window_silences_one_client_not_its_neighbour(
         fleet: Fleet, store: Store, smtp: Collector, redis_url: str, tmp_path: Path) -> None:
-    inventory = await shared_fleet(fleet)
-    inventory["clients"]["globex"]["contacts"] = {"email": ["noc@globex.test"]}
-    path = write_config(tmp_path, inventory, email={
-        "host": "127.0.0.1", "port": smtp.port, "to": ["noc@test"]})  # type: ignore[attr-defined]
+    path, out, iid = await alert_s2_in_a_window(fleet, store, smtp, redis_url, tmp_path,
+                                                "--client", "acme", "--for", "1h", "--reason", "PHP upgrade")
     env = {"RESPONDER_REDIS_URL": redis_url}
-    code, out, err = await run_responder_async("maintenance", "add", "--client", "acme", "--for", "1h",
-                                               "--reason", "PHP upgrade", "--config", str(path), env=env)
-    assert code == 0, err
     window_id = out.split(":")[0]
-    async with TestClient(TestServer(make_app_for(path, store))) as client:
-        # s2 carries both acme and globex
-        resp = await client.post("/hooks/alertmanager", data=storm(fleet, hosts=("s2:9100",)), headers=AUTH)
-        [iid] = (await resp.json())["incidents"]
-        assert (await run_worker_async(path, redis_url))[0] == 0
     messages = smtp.wait_for(2)
     assert sorted(m["To"] for m in messages) == ["noc@globex.test", "noc@test"]  # acme's contacts hear nothing
     inc = store.get_incident(iid)
@@ -243,6 +233,25 @@ def make_app_for(path: Path, store: Store) -> Any:
     from responder.web.app import make_app
 
     return make_app(load(path), store)
+
+
+async def alert_s2_in_a_window(fleet: Fleet, store: Store, smtp: Collector, redis_url: str, tmp_path: Path,
+                               *window: str) -> tuple[Path, str, str]:
+    """The shared fleet, globex with contacts of its own: add the window `window` (the arguments of
+    `responder maintenance add`), alert on s2 (it carries both acme and globex) and run the worker once.
+    Returns the config, what the add printed and the incident's id."""
+    inventory = await shared_fleet(fleet)
+    inventory["clients"]["globex"]["contacts"] = {"email": ["noc@globex.test"]}
+    path = write_config(tmp_path, inventory, email={
+        "host": "127.0.0.1", "port": smtp.port, "to": ["noc@test"]})  # type: ignore[attr-defined]
+    code, out, err = await run_responder_async("maintenance", "add", *window, "--config", str(path),
+                                               env={"RESPONDER_REDIS_URL": redis_url})
+    assert code == 0, err
+    async with TestClient(TestServer(make_app_for(path, store))) as client:
+        resp = await client.post("/hooks/alertmanager", data=storm(fleet, hosts=("s2:9100",)), headers=AUTH)
+        [iid] = (await resp.json())["incidents"]
+        assert (await run_worker_async(path, redis_url))[0] == 0
+    return path, out, iid
 
 
 def test_a_return_to_an_earlier_picture_is_news_again(store: Store, tmp_path: Path) -> None:

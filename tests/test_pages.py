@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from responder.config import from_data
 from responder.intake.sources import alertmanager
@@ -17,8 +16,7 @@ from responder.model.alert import utcnow
 from responder.model.incident import Incident
 from responder.model.verdict import Check
 from responder.store import Store
-from responder.web.app import make_app
-from tests.support.fleet import free_port
+from tests.support.app_site import app_site
 from workers.assess.judge import judge_client, judge_service
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -44,12 +42,8 @@ async def site(store: Store, tmp_path: Path) -> AsyncIterator[str]:
                                    "clients": {"acme": {"servers": ["web-01"],
                                                         "services": [{"shop": {"url": "http://{address}/"}}]}}}},
                     base=tmp_path)
-    runner = web.AppRunner(make_app(cfg, store), access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with app_site(cfg, store) as base:
+        yield base
 
 
 def hostile_incident(store: Store) -> Incident:
@@ -141,12 +135,8 @@ def storm_incident(store: Store) -> Incident:
 @pytest.fixture
 async def storm_site(store: Store, tmp_path: Path) -> AsyncIterator[str]:
     cfg = from_data({"inventory": STORM_INVENTORY}, base=tmp_path)
-    runner = web.AppRunner(make_app(cfg, store), access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with app_site(cfg, store) as base:
+        yield base
 
 
 def shots_dir(tmp_path: Path) -> Path:

@@ -9,8 +9,6 @@ import asyncio
 import base64
 import os
 import re
-import signal
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,10 +16,11 @@ import aiohttp
 import bcrypt
 from aiosmtpd.smtp import AuthResult
 
-from tests.conftest import ROOT, run_responder_async
+from tests.conftest import run_responder_async
 from tests.support.chat_endpoints import TEAMS_SECRET, TELEGRAM_TOKEN, ChatEndpoints
 from tests.support.fleet import Fleet, free_port
 from tests.support.scenario import shared_fleet, storm, write_config
+from tests.support.serve_process import serve
 from tests.support.smtp import start_smtp
 
 HOOK_TOKEN = "HOOK-secret-token-5a1c"
@@ -80,23 +79,9 @@ async def run(fleet: Fleet, tmp_path: Path, smtp_port: int, mail: object, chat: 
     chat.script("teams/acme", (400, {}, f"bad request to /teams/acme?api-version=1&{TEAMS_SECRET}"))
 
     written: dict[str, str] = {}
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    serve_out, serve_err = (logs / "serve.out").open("wb"), (logs / "serve.err").open("wb")
-    serve = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "responder", "serve", "--config", str(path), "--workers", "0",
-        cwd=ROOT, env=env, stdout=serve_out, stderr=serve_err)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    async with serve(path, port, env=env, ready="/readyz") as served:
+        base = served.base
         async with aiohttp.ClientSession() as s:
-            for _ in range(300):
-                try:
-                    async with s.get(f"{base}/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
             async with s.post(f"{base}/hooks/alertmanager", data=storm(fleet), headers={
                     "Authorization": f"Bearer {WRONG_TOKEN}", "Content-Type": "application/json"}) as r:
                 assert r.status == 401
@@ -140,12 +125,6 @@ async def run(fleet: Fleet, tmp_path: Path, smtp_port: int, mail: object, chat: 
         code, out, err = await run_responder_async("incidents", "--config", str(broken), env=env)
         assert code == 2
         written["bad config"] = out + err
-    finally:
-        if serve.returncode is None:
-            serve.send_signal(signal.SIGTERM)
-            await serve.wait()
-        serve_out.close()
-        serve_err.close()
 
     statuses = {(r.kind, r.name) for r in chat.received}
     assert ("slack", SLACK_HOOK) in statuses and ("telegram", "-100200") in statuses  # the refusals happened
@@ -153,8 +132,7 @@ async def run(fleet: Fleet, tmp_path: Path, smtp_port: int, mail: object, chat: 
     assert failures.count('"status": "failed"') >= 3, failures
     for r in chat.received:
         written[f"chat {r.kind} {r.name}"] = str(r.payload)
-    for f in logs.iterdir():
-        written[f"log {f.name}"] = f.read_bytes().decode("utf-8", "replace")
+    written["log serve"] = served.log.read_bytes().decode("utf-8", "replace")  # its stdout and stderr
     state = tmp_path / "var"
     link_secret = (state / "link-secret").read_text().strip()
     for f in state.rglob("*"):

@@ -7,16 +7,16 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import ROOT, run_responder_async
+from tests.conftest import run_responder_async
 from tests.support.fleet import Fleet, free_port
 from tests.support.scenario import shared_fleet, storm, write_config
+from tests.support.serve_process import serve
 
 AUTH = {"Authorization": "Bearer test-token", "Content-Type": "application/json"}
 serve_pid: list[int] = []  # the pid of the serve started last
@@ -24,33 +24,12 @@ serve_pid: list[int] = []  # the pid of the serve started last
 
 @asynccontextmanager
 async def serving(config: Path, workers: int = 1) -> AsyncIterator[str]:
-    """Run `responder serve` in a subprocess until the block ends; yield its base URL."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RESPONDER_REDIS_URL", "REDIS_URL")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "responder", "serve", "--config", str(config), "--workers", str(workers),
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    serve_pid.clear()
-    serve_pid.append(proc.pid)
+    """Run `responder serve` on the config's listen port until the block ends; yield its base URL."""
     text = config.read_text()
     port = int(text.split("listen: 127.0.0.1:")[1].split()[0].strip("'\""))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                if proc.returncode is not None:
-                    raise AssertionError(f"serve exited: {(await proc.stderr.read()).decode()}")  # type: ignore[union-attr]
-                try:
-                    async with session.get(f"{base}/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        yield base
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 60)
+    async with serve(config, port, workers=workers, ready="/readyz") as s:
+        serve_pid[:] = [s.pid]
+        yield s.base
 
 
 async def wait_assessed(session: aiohttp.ClientSession, base: str, iid: str) -> dict:  # type: ignore[type-arg]

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from responder.config import from_data
 from responder.errors import ConfigError
@@ -21,11 +20,9 @@ from responder.lifecycle.settle import settle
 from responder.model.alert import utcnow
 from responder.model.verdict import Check, ClientVerdict
 from responder.store import Store
-from tests.conftest import run_responder_async, run_worker_async
 from tests.support.fleet import Fleet
-from tests.support.scenario import shared_fleet, storm, write_config
 from tests.support.smtp import Collector
-from tests.test_lifecycle import AUTH, incident_with, make_app_for
+from tests.test_lifecycle import alert_s2_in_a_window, incident_with
 from workers.assess.judge import judge_client, judge_service
 
 INVENTORY: dict[str, Any] = {
@@ -106,18 +103,9 @@ def test_inventory_service_windows_are_checked(tmp_path: Path) -> None:
 
 async def test_a_service_window_silences_that_service_end_to_end(
         fleet: Fleet, store: Store, smtp: Collector, redis_url: str, tmp_path: Path) -> None:
-    inventory = await shared_fleet(fleet)  # acme: shop fails on s1 and s2; globex: store hangs on s3
-    inventory["clients"]["globex"]["contacts"] = {"email": ["noc@globex.test"]}
-    path = write_config(tmp_path, inventory, email={
-        "host": "127.0.0.1", "port": smtp.port, "to": ["noc@test"]})  # type: ignore[attr-defined]
-    env = {"RESPONDER_REDIS_URL": redis_url}
-    code, _out, err = await run_responder_async("maintenance", "add", "--service", "shop", "--for", "1h",
-                                                "--reason", "shop 2.0", "--config", str(path), env=env)
-    assert code == 0, err
-    async with TestClient(TestServer(make_app_for(path, store))) as client:
-        resp = await client.post("/hooks/alertmanager", data=storm(fleet, hosts=("s2:9100",)), headers=AUTH)
-        [iid] = (await resp.json())["incidents"]
-        assert (await run_worker_async(path, redis_url))[0] == 0
+    # acme: shop fails on s1 and s2; globex: store hangs on s3
+    _path, _out, iid = await alert_s2_in_a_window(fleet, store, smtp, redis_url, tmp_path,
+                                                  "--service", "shop", "--for", "1h", "--reason", "shop 2.0")
     messages = smtp.wait_for(2)
     assert sorted(m["To"] for m in messages) == ["noc@globex.test", "noc@test"]  # acme's contacts hear nothing
     inc = store.get_incident(iid)

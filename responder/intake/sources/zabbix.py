@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, AliasGenerator, BaseModel, BeforeValidator, ConfigDict
 
 from responder.errors import PayloadError
 from responder.intake.sources import Batch, decode_json, is_spooled, validated
@@ -51,36 +51,65 @@ def _text(value: Any) -> str | None:
 Text = Annotated[str | None, BeforeValidator(_text)]
 
 
-def _alias(*names: str) -> Any:
-    return Field(None, validation_alias=AliasChoices(*names))
+# the CamelCase names older glue posts some parameters under
+LEGACY_NAMES: dict[str, str] = {
+    "alert_sendto": "SendTo",
+    "alert_subject": "Subject",
+    "alert_message": "Message",
+    "event_id": "EventID",
+    "event_value": "EventValue",
+    "event_update_status": "EventUpdateStatus",
+    "event_status": "EventStatus",
+    "event_name": "EventName",
+    "event_severity": "EventSeverity",
+    "event_date": "EventDate",
+    "event_time": "EventTime",
+    "event_tags": "EventTags",
+    "event_recovery_date": "RecoveryDate",
+    "event_recovery_time": "RecoveryTime",
+    "host_host": "Host",
+    "host_name": "HostName",
+    "host_ip": "HostIP",
+    "trigger_name": "TriggerName",
+    "trigger_status": "TriggerStatus",
+    "item_name": "ItemName",
+    "item_value": "ItemValue",
+}
+
+
+def _names(field: str) -> str | AliasChoices:
+    """The names a parameter is read under: its own, then its CamelCase one where it has one."""
+    legacy = LEGACY_NAMES.get(field)
+    return AliasChoices(field, legacy) if legacy else field
 
 
 class Params(BaseModel):
     """The webhook media type's parameters (all strings); CamelCase names of older glue are understood."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True,
+                              alias_generator=AliasGenerator(validation_alias=_names))
 
-    alert_sendto: Text = _alias("alert_sendto", "SendTo")
-    alert_subject: Text = _alias("alert_subject", "Subject")
-    alert_message: Text = _alias("alert_message", "Message")
-    event_id: Text = _alias("event_id", "EventID")
+    alert_sendto: Text = None
+    alert_subject: Text = None
+    alert_message: Text = None
+    event_id: Text = None
     event_source: Text = None
-    event_value: Text = _alias("event_value", "EventValue")
-    event_update_status: Text = _alias("event_update_status", "EventUpdateStatus")
-    event_status: Text = _alias("event_status", "EventStatus")
-    event_name: Text = _alias("event_name", "EventName")
-    event_severity: Text = _alias("event_severity", "EventSeverity")
+    event_value: Text = None
+    event_update_status: Text = None
+    event_status: Text = None
+    event_name: Text = None
+    event_severity: Text = None
     event_nseverity: Text = None
-    event_date: Text = _alias("event_date", "EventDate")
-    event_time: Text = _alias("event_time", "EventTime")
+    event_date: Text = None
+    event_time: Text = None
     event_duration: Text = None
     event_ack_status: Text = None
     event_opdata: Text = None
     event_tags_json: Text = None
-    event_tags: Text = _alias("event_tags", "EventTags")
+    event_tags: Text = None
     event_recovery_id: Text = None
-    event_recovery_date: Text = _alias("event_recovery_date", "RecoveryDate")
-    event_recovery_time: Text = _alias("event_recovery_time", "RecoveryTime")
+    event_recovery_date: Text = None
+    event_recovery_time: Text = None
     event_update_action: Text = None
     event_update_message: Text = None
     event_update_user: Text = None
@@ -88,19 +117,19 @@ class Params(BaseModel):
     event_update_date: Text = None
     event_update_time: Text = None
     host_id: Text = None
-    host_host: Text = _alias("host_host", "Host")
-    host_name: Text = _alias("host_name", "HostName")
-    host_ip: Text = _alias("host_ip", "HostIP")
+    host_host: Text = None
+    host_name: Text = None
+    host_ip: Text = None
     host_conn: Text = None
     host_dns: Text = None
     host_port: Text = None
     trigger_id: Text = None
-    trigger_name: Text = _alias("trigger_name", "TriggerName")
-    trigger_status: Text = _alias("trigger_status", "TriggerStatus")
+    trigger_name: Text = None
+    trigger_status: Text = None
     trigger_description: Text = None
     trigger_hostgroup: Text = None
-    item_name: Text = _alias("item_name", "ItemName")
-    item_value: Text = _alias("item_value", "ItemValue")
+    item_name: Text = None
+    item_value: Text = None
     zabbix_url: Text = None
 
 
