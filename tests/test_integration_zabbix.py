@@ -103,8 +103,9 @@ async def test_both_media_types_in_a_real_zabbix(receiver: LiveReceiver, store: 
                     return check()
                 return run
 
-            await stack.send_until(HOST, ITEM, "0", lambda: delivered(store, "1") == both,
-                                   "problem delivered by both media types")
+            async with api.explained(HOST):
+                await stack.send_until(HOST, ITEM, "0", lambda: delivered(store, "1") == both,
+                                       "problem delivered by both media types")
             [incident] = store.list_incidents()
             [alert] = incident.alerts  # two deliveries of one event: one alert
             assert (alert.source, alert.server, alert.status, alert.event) == ("zabbix", HOST, "firing", "problem")
@@ -116,13 +117,16 @@ async def test_both_media_types_in_a_real_zabbix(receiver: LiveReceiver, store: 
             [event] = await api.call("problem.get", {"output": ["eventid"], "hostids": [hosts[0]["hostid"]]})
             await api.call("event.acknowledge", {"eventids": [event["eventid"]], "action": 6,
                                                  "message": "looking into it"})
-            await wait_until(watching(lambda: delivered(store, "1", update="1") == both),
-                             "the update delivered by both", stack.log_text)
+            async with api.explained(HOST):
+                await wait_until(watching(lambda: delivered(store, "1", update="1") == both),
+                                 "the update delivered by both", stack.log_text)
             noted = store.get_incident(incident.id)
             assert noted is not None and len(noted.alerts) == 1
             assert any("update" in n and HOST in n for n in noted.notes), noted.notes
 
-            await stack.send_until(HOST, ITEM, "1", lambda: delivered(store, "0") == both, "recovery delivered by both")
+            async with api.explained(HOST):
+                await stack.send_until(HOST, ITEM, "1", lambda: delivered(store, "0") == both,
+                                       "recovery delivered by both")
             final = store.get_incident(incident.id)
             assert final is not None and [a.status for a in final.alerts] == ["resolved"]
 

@@ -19,7 +19,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -293,6 +293,23 @@ class Api:
 
     async def login(self, username: str = "Admin", password: str = "zabbix") -> None:
         self.auth = await self.call("user.login", {"username": username, "password": password})
+
+    @contextlib.asynccontextmanager
+    async def explained(self, host: str) -> AsyncIterator[None]:
+        """A wait that gives up says what Zabbix itself knows: the host's events and its triggers'
+        state, and every message it sent or failed to send (was there no event, or no message?)."""
+        try:
+            yield
+        except AssertionError as exc:
+            hosts = await self.call("host.get", {"output": ["hostid"], "filter": {"host": [host]}})
+            ids = [h["hostid"] for h in hosts]
+            events = await self.call("event.get", {"output": "extend", "hostids": ids})
+            triggers = await self.call("trigger.get", {"output": ["description", "value", "state", "error",
+                                                                  "lastchange"], "hostids": ids})
+            alerts = await self.call("alert.get", {"output": ["eventid", "status", "error", "sendto", "subject",
+                                                              "retries"]})
+            raise AssertionError(f"{exc}\n--- zabbix events ---\n{events}\n--- zabbix triggers ---\n{triggers}"
+                                 f"\n--- zabbix alerts ---\n{alerts}") from None
 
 
 async def send_value(port: int, host: str, key: str, value: str) -> str:
