@@ -91,7 +91,8 @@ class Incidents(Shards):
         if not ids:
             return []
         parts = ("clients", "flight", "intake", "affected", "unmapped", "notes", *(("alerts",) if alerts else ()))
-        pipe = client if client is not None else self.r.pipeline(transaction=False)
+        # MULTI/EXEC: the document and its verdicts, written together, are read together too
+        pipe = client if client is not None else self.r.pipeline(transaction=True)
         for i in ids:
             pipe.get(self._key("incident", i))
             pipe.get(self._key("incident", i, "clients"))
