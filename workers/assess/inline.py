@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from responder.config import Config
-from responder.inventory import Target
 from responder.model.alert import Alert
-from responder.model.verdict import Check, ClientVerdict
-from workers.assess.probe import Request, Result, distinct, for_target, probe_requests
+from responder.model.verdict import ClientVerdict
+from workers.assess.probe import Result, distinct, per_target, probe_requests
 from workers.assess.verdicts import gather_evidence, judge
 
 __all__ = ["assess"]
@@ -26,7 +25,7 @@ async def assess(config: Config, clients: Iterable[str], *, servers: Iterable[st
     only = list(servers) if servers is not None else None
     wanted = list(services) if services is not None else None
     requests, shared = distinct(t for c in names for t in inv.targets(c, servers=only, services=wanted))
-    checks = await probe_requests(requests, config.probe, _heard(shared, on_result) if on_result else None)
+    checks = await probe_requests(requests, config.probe, per_target(shared, on_result) if on_result else None)
     # the targets and requests (~20 MB at 40,000 checks) go before the verdicts are built, which
     # then reuse their memory instead of adding to the peak; the checks live on in the verdicts
     del requests, shared
@@ -36,12 +35,3 @@ async def assess(config: Config, clients: Iterable[str], *, servers: Iterable[st
         verdicts = await gather_evidence(config, verdicts, alerts)  # the order stays: no severity changes
     return verdicts
 
-
-def _heard(shared: dict[str, list[Target]], on_result: Callable[[Result], None]) -> Callable[[Request, Check], None]:
-    """Each target's result as soon as its request's check is final."""
-
-    def heard(r: Request, check: Check) -> None:
-        for t in shared[r.key]:
-            on_result(Result(t, for_target(check, t)))
-
-    return heard

@@ -329,11 +329,16 @@ async def probe(targets: Sequence[Target], cfg: ProbeConfig,
     if not targets:
         return []
     requests, shared = distinct(targets)
+    checks = await probe_requests(requests, cfg, per_target(shared, on_result) if on_result else None)
+    return [Result(t, for_target(checks[request_key(t)], t)) for t in targets]
+
+
+def per_target(shared: dict[str, list[Target]],
+               on_result: Callable[[Result], None]) -> Callable[[Request, Check], None]:
+    """`probe_requests`' callback that tells each target its result as soon as its request's check is final."""
 
     def heard(r: Request, check: Check) -> None:
-        if on_result:
-            for t in shared[r.key]:
-                on_result(Result(t, for_target(check, t)))
+        for t in shared[r.key]:
+            on_result(Result(t, for_target(check, t)))
 
-    checks = await probe_requests(requests, cfg, heard)
-    return [Result(t, for_target(checks[request_key(t)], t)) for t in targets]
+    return heard
