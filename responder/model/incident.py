@@ -193,12 +193,11 @@ class Incident(BaseModel):
         """`public()` as JSON text, serialised by pydantic in one pass: for an outage of thousands of
         clients, the dict and Python's json.dumps of it cost seconds and tens of MB per request.
         `verdicts`: the clients' verdicts as JSON text (the store's), put in place of `clients`."""
-        if verdicts is None:
-            body = self.model_dump_json(exclude=BOOKKEEPING)
-        else:
-            body = f'{self.model_dump_json(exclude=BOOKKEEPING | {"clients"})[:-1]},"clients":{verdicts}}}'
+        body = self.model_dump_json(exclude=BOOKKEEPING if verdicts is None else BOOKKEEPING | {"clients"})[:-1]
+        if verdicts is not None:
+            body += f',"clients":{verdicts}'
         progress = self.progress.model_dump_json() if self.progress else "null"
-        return f'{body[:-1]},"progress":{progress}}}'
+        return f'{body},"progress":{progress}}}'
 
 
 BOOKKEEPING = {"generation", "assessed_generation", "pending", "running", "dirty", "last_state", "notify_seq",

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import TypeAdapter
 from redis.exceptions import WatchError
 
 from responder.model.alert import Alert
@@ -17,7 +16,6 @@ from responder.store.base import T, text
 from responder.store.shards import Shards
 
 CLIENT_HISTORY = 200  # incidents remembered per client for its page
-VERDICTS: TypeAdapter[list[ClientVerdict]] = TypeAdapter(list[ClientVerdict])
 
 
 class Incidents(Shards):
@@ -193,13 +191,11 @@ class Incidents(Shards):
         may have added to them since `incident` was read)."""
         i = incident.id
         pipe.set(self._key("incident", i), incident.model_dump_json(exclude={"alerts", "clients"}))
-        if last:  # each verdict serialised once, for the incident's list and for the client's last
-            each = [v.model_dump_json() for v in incident.clients]
-            pipe.set(self._key("incident", i, "clients"), "[" + ",".join(each) + "]")
+        each = [v.model_dump_json() for v in incident.clients]  # once, for the list and each client's last
+        pipe.set(self._key("incident", i, "clients"), "[" + ",".join(each) + "]")
+        if last:
             for verdict, dumped in zip(incident.clients, each, strict=True):
                 pipe.set(self._key("last", verdict.client), dumped, ex=self.LAST_TTL)
-        else:
-            pipe.set(self._key("incident", i, "clients"), VERDICTS.dump_json(incident.clients))
         flight = {f: int(v) if isinstance(v := getattr(incident, f), bool) else v for f in self._FLIGHT}
         flight.update(opened_ms=int(incident.opened_at.timestamp() * 1000),
                       due_ms=int(incident.due_at.timestamp() * 1000) if incident.due_at else "")
