@@ -5,7 +5,6 @@ recovery, and a closed incident is never joined again."""
 from __future__ import annotations
 
 import json
-import re
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from responder.store import Store
 from responder.web.app import make_app
 from tests.conftest import PAYLOADS, run_responder_async, run_worker_async
 from tests.support.fleet import Fleet
+from tests.support.links import unsigned
 from tests.support.scenario import shared_fleet, storm, write_config
 from tests.support.smtp import Collector
 
@@ -25,11 +25,10 @@ AUTH = {"Authorization": "Bearer test-token", "Content-Type": "application/json"
 
 
 def everything(m: EmailMessage) -> str:
-    """Every word a recipient gets: subject, both bodies, the attachments; without the signed links'
-    expiry and signature, which are random text (a signature once held "s1")."""
+    """Every word a recipient gets: subject, both bodies, the attachments (less the links' signatures)."""
     parts = [str(m["Subject"]), m.get_body(("plain",)).get_content(), m.get_body(("html",)).get_content()]
     parts += [str(p.get_content()) for p in m.iter_attachments()]
-    return re.sub(r"[?&](?:amp;)?(?:exp|sig)=[^\s\"'&<>]*", "", "\n".join(parts))
+    return unsigned("\n".join(parts))
 
 
 def to(smtp: Collector, address: str) -> list[EmailMessage]:
