@@ -133,3 +133,30 @@ async def test_a_stalled_loop_does_not_turn_live_servers_into_dead_ones(fleet: F
     by = {r.target.server: r.check for r in results}
     assert all(by[f"live{i}"].ok for i in range(20)), [by[f"live{i}"].error for i in range(20)]
     assert not by["hang"].ok and by["hang"].error == "no answer within 0.5s"
+
+
+async def test_few_requests_start_at_once_but_waiting_ones_stop_counting() -> None:
+    """The turnstile in front of the slots: two young requests at most; a third waits until one ends
+    or has been waiting long enough to count as a waiting socket rather than work."""
+    import asyncio
+
+    from workers.assess.probe import _Starting
+
+    turnstile = _Starting(2, 3600.0)
+    first, _second = await turnstile.admit(), await turnstile.admit()
+    third = asyncio.create_task(turnstile.admit())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not third.done()
+    first.leave()
+    first.leave()  # leaving twice frees one place, not two
+    (await third).leave()
+    assert turnstile.sem._value == 1
+
+    aging = _Starting(1, 0.01)
+    old = await aging.admit()
+    young = await aging.admit()  # `old` aged out: no leave() needed
+    assert not old.held
+    young.leave()
+    old.leave()
+    assert aging.sem._value == 1

@@ -22,6 +22,7 @@ from responder.errors import ResponderError
 from responder.redact import install_log_redaction
 from responder.runtime.connections import GuardedRunner
 from responder.runtime.embedded import EmbeddedRedis, redis_url
+from responder.runtime.memory import trim
 from responder.runtime.supervisor import Supervisor
 from responder.store import Store, connect
 from responder.web.app import make_app
@@ -101,6 +102,7 @@ async def _serve(config: Config, config_path: str | None, workers: int) -> None:
         await runner.setup()
         # what is alive now (the config, the inventory's index, the app) lives as long as serve: out
         # of the collector's way, so its full collections under a storm walk only what requests made
+        trim()  # the start-up's scratch (loading the inventory) back to the system first
         gc.freeze()
         # a storm makes thousands of short-lived objects per second: the default young generation
         # (700) ran a collection every few requests; 10,000 is still a small heap of young objects

@@ -132,7 +132,7 @@ class ResponderWorker(SimpleWorker):
         tie_forks()  # a process a job forks (none does today) dies with the worker
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        gc.collect()
+        trim()  # the start-up's scratch (loading the inventory) back to the system
         gc.freeze()  # the set-up heap lives as long as the worker: the collector need not walk it
         return bool(super().work(*args, **kwargs))
 
