@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from rq import Queue
 from rq.job import Job
 
 from responder.runtime.queues import ASSESS_QUEUE
+from tests.conftest import ROOT
 from tests.support.scenario import write_config
 from tests.support.serve_process import wait_until
 from tests.test_processes import INVENTORY, children, start_worker, stop
@@ -65,3 +68,38 @@ async def test_a_sigkilled_workers_scheduling_moves_to_another_worker(redis_url:
         for p in (a, b):
             if p is not None:
                 stop(p)
+
+
+async def test_a_worker_grown_past_its_start_execs_afresh_and_goes_on(redis_url: str, tmp_path: Path) -> None:
+    """A job leaves 40 MB behind: once idle, the worker execs itself (same pid, so serve's supervisor and
+    systemd see no exit), registers anew with RQ, and takes the next job."""
+    conn = redis.Redis.from_url(redis_url)
+    env = {**os.environ, "RESPONDER_REDIS_URL": redis_url, "RESPONDER_WORKER_RECYCLE_MB": "20"}
+    worker = subprocess.Popen([sys.executable, "-m", "responder", "worker", "--config",
+                               str(write_config(tmp_path, INVENTORY))], cwd=ROOT, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await wait_until(lambda: conn.scard("rq:workers") == 1, "the worker registers", tries=2400)
+        (first,) = conn.smembers("rq:workers")
+        queue = Queue(ASSESS_QUEUE, connection=conn)
+        grown = queue.enqueue("tests.support.jobs.keep", 40)
+        await wait_until(lambda: status(conn, grown.id) == "finished", "the growing job runs", tries=2400)
+        await wait_until(lambda: conn.smembers("rq:workers") not in (set(), {first}),
+                         "the worker comes back under a new RQ name", tries=2400)
+        assert worker.poll() is None  # the same process: exec, not exit
+        after = queue.enqueue("tests.support.jobs.keep", 1)
+        await wait_until(lambda: status(conn, after.id) == "finished", "the fresh worker takes the next job",
+                         tries=2400)
+        assert after.latest_result() is not None and after.latest_result().return_value == 1  # a new heap
+    finally:
+        stop(worker)
+
+
+def test_a_malformed_recycle_threshold_is_one_line(redis_url: str, tmp_path: Path) -> None:
+    got = subprocess.run([sys.executable, "-m", "responder", "worker", "--config",
+                          str(write_config(tmp_path, INVENTORY))], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "RESPONDER_REDIS_URL": redis_url,
+                              "RESPONDER_WORKER_RECYCLE_MB": "lots"}, timeout=120)
+    assert got.returncode == 2
+    assert got.stderr.strip().splitlines()[-1].endswith(
+        "RESPONDER_WORKER_RECYCLE_MB='lots': expected a number of MB (0 never restarts the worker)")

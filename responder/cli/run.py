@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -14,6 +16,9 @@ from responder.runtime import logs
 log_format_option = click.option(
     "--log-format", type=click.Choice(logs.FORMATS), envvar=logs.FORMAT_ENV, default="text", show_default=True,
     help=f"text for people, json for log pipelines (one object per line); also ${logs.FORMAT_ENV}")
+
+
+RECYCLE_ENV = "RESPONDER_WORKER_RECYCLE_MB"  # see ResponderWorker.RECYCLE_MB
 
 
 @click.command()
@@ -48,6 +53,13 @@ def worker(config_path: str | None, burst: bool, log_format: str) -> None:
 
     tie_to_supervisor()
     cfg = load_config(config_path)
+    recycle = os.environ.get(RECYCLE_ENV, "")
+    try:
+        recycle_mb = float(recycle) if recycle.strip() else None
+        if recycle_mb is not None and not math.isfinite(recycle_mb):
+            raise ValueError(recycle)
+    except ValueError:
+        fail(f"{RECYCLE_ENV}={recycle!r}: expected a number of MB (0 never restarts the worker)")
     url = redis_url(cfg)
     if not url:
         fail("no Redis to work from: set redis_url, or start `responder serve` (embedded Redis) first")
@@ -60,8 +72,12 @@ def worker(config_path: str | None, burst: bool, log_format: str) -> None:
     logs.configure(level, log_format)
     install_log_redaction(cfg)
     # burst mode queues due jobs once (RQ's own path); a long-running worker keeps a scheduler thread
-    worker = ResponderWorker(list(QUEUES), connection=conn)
+    worker = ResponderWorker(list(QUEUES), connection=conn, recycle_mb=recycle_mb)
     worker.work(burst=burst, with_scheduler=True, logging_level=level)
+    if worker.recycle:  # a fresh heap, same pid: the supervisor, systemd or a shell sees no exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 COMMANDS: list[click.Command] = [serve, worker]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import os
 from collections.abc import Callable
 
-__all__ = ["trim"]
+__all__ = ["rss_mb", "trim"]
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -37,3 +38,12 @@ def trim() -> None:
     gc.collect()
     if _TRIM is not None:
         _TRIM(0)
+
+
+def rss_mb() -> float | None:
+    """This process's resident set in MB, or None where /proc cannot tell."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, IndexError, ValueError):
+        return None

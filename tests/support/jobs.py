@@ -14,3 +14,12 @@ def hold_first_run(retries: int) -> str:
     if job.retries_left == retries:
         time.sleep(3600)
     return "finished on a retry"
+
+
+_KEPT: list[bytearray] = []
+
+
+def keep(mb: int) -> int:
+    """Hold `mb` MB for the life of the worker process (what a job's leftovers look like to it)."""
+    _KEPT.append(bytearray(b"x" * (mb << 20)))
+    return len(_KEPT)
