@@ -124,7 +124,7 @@ class ResponderWorker(SimpleWorker):
     HEARTBEAT_GRACE = 3
     CLEANING_LOCK = 10
 
-    # Grown this much past its start once a job is over and trimmed, an idle worker starts afresh
+    # Grown this much past its start once a job is over and trimmed, a worker starts afresh
     # (`recycle`; `responder worker` execs itself: same pid, a new heap). What a probe shard or a join
     # leaves behind is mostly CPython's arenas pinned by a few survivors, which no collection returns:
     # a worker that idled at 63 MB held 87-95 MB after its shard, while another worker joined.
@@ -150,16 +150,12 @@ class ResponderWorker(SimpleWorker):
 
     def _recycle_if_grown(self) -> None:
         """Ask the work loop to end (then `responder worker` execs itself) when this worker grew past
-        RECYCLE_MB and nothing waits in its queues; never in burst mode."""
+        RECYCLE_MB; never in burst mode. Also when jobs wait: a fresh start costs ~0.4 s, and the next
+        job (say the join, after a shard) would otherwise pile its own peak on the last one's leftovers."""
         if self._burst or self._start_rss is None or self.recycle_mb <= 0:
             return
         now_mb = rss_mb()
         if now_mb is None or now_mb - self._start_rss < self.recycle_mb:
-            return
-        try:
-            if any(q.count for q in self.queues):
-                return  # work is waiting: take it now, start afresh when idle
-        except RedisError:
             return
         log.info("worker %s holds %.0f MB after its job (%.0f MB at its start): starting afresh",
                  self.name, now_mb, self._start_rss)

@@ -32,8 +32,8 @@ async def list_incidents(request: web.Request) -> web.Response:
             incidents = await asyncio.get_running_loop().run_in_executor(None, store.list_public_incidents, limit)
     except StoreUnavailable:
         return web.json_response({"error": "the store is unavailable"}, status=503, headers={"Retry-After": "5"})
-    body = '{"incidents":[' + ",".join(incidents) + "]}"
-    return web.Response(text=body, content_type="application/json")
+    body = b"".join([b'{"incidents":[', b",".join(incidents), b"]}"])
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 async def get_incident(request: web.Request) -> web.Response:
@@ -48,7 +48,7 @@ async def get_incident(request: web.Request) -> web.Response:
         return web.json_response({"error": "the store is unavailable"}, status=503, headers={"Retry-After": "5"})
     if not found:
         return web.json_response({"error": f"no incident {incident_id}"}, status=404)
-    return web.Response(text=found[0], content_type="application/json")
+    return web.Response(body=found[0], content_type="application/json", charset="utf-8")
 
 
 async def openapi_json(request: web.Request) -> web.Response:
