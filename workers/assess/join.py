@@ -67,6 +67,9 @@ def join(store: Store, config: Config, incident_id: str, generation: int) -> str
             return parsed.get(key)
 
         verdicts = judge(config, incident.affected if clients is None else clients, checks)
+        reported = len(raw)
+        raw.clear()  # the verdicts hold what they need; the rest of the join is the peak
+        parsed.clear()
         verdicts = asyncio.run(gather_evidence(config, verdicts, incident.alerts))
         fresh = store.get_incident(incident_id, alerts=False)
         if fresh is None or fresh.assessed_generation >= generation:
@@ -79,7 +82,7 @@ def join(store: Store, config: Config, incident_id: str, generation: int) -> str
     except BaseException:
         store.release_join(incident_id, generation)
         raise
-    return f"{settled.severity}: {len(verdicts)} clients, {len(raw)} requests reported"
+    return f"{settled.severity}: {len(verdicts)} clients, {reported} requests reported"
 
 
 @incident_job
