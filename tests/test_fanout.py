@@ -33,7 +33,8 @@ from tests.conftest import ROOT, run_responder_async, run_worker_async
 from tests.support.fleet import Fleet, next_address
 from tests.support.scenario import storm, write_config
 from tests.support.smtp import Collector
-from workers.assess.probe import distinct, probe
+from workers.assess.probe import probe
+from workers.assess.requests import distinct
 from workers.assess.shards import MIN_SHARD, deal, run_shard, shard_count
 
 AUTH = {"Authorization": "Bearer test-token", "Content-Type": "application/json"}

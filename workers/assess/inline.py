@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable, Sequence
 from responder.config import Config
 from responder.model.alert import Alert
 from responder.model.verdict import ClientVerdict
-from workers.assess.probe import Result, distinct, per_target, probe_requests
+from workers.assess.probe import probe_requests
+from workers.assess.requests import Result, distinct, per_target
 from workers.assess.verdicts import gather_evidence, judge
 
 __all__ = ["assess"]

@@ -20,14 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import hashlib
-import json
 import resource
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 import aiohttp
 from aiohttp.client_reqrep import ClientRequest
@@ -35,74 +31,13 @@ from aiohttp.connector import Connection
 from aiohttp.tracing import Trace
 
 from responder.config import ProbeConfig
-from responder.inventory import Expect, Target
+from responder.inventory import Target
 from responder.model.verdict import Check, built
+from workers.assess.requests import Request, Result, distinct, for_target, per_target, request_key
 
 BODY_LIMIT = 1024 * 1024
 # file descriptors kept free for everything that is not a probe: Redis, logs, SSH, the event loop
 FD_HEADROOM = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    target: Target
-    check: Check
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One request on the wire; `weight` is how many targets share it (for progress)."""
-
-    key: str
-    server: str
-    url: str
-    connect_url: str
-    host_header: str | None
-    server_hostname: str | None
-    expect: Expect
-    verify_tls: bool
-    weight: int = 1
-
-    def dump(self) -> dict[str, Any]:
-        return {"key": self.key, "server": self.server, "url": self.url, "connect_url": self.connect_url,
-                "host": self.host_header, "sni": self.server_hostname, "expect": self.expect.model_dump(),
-                "verify_tls": self.verify_tls, "weight": self.weight}
-
-    @classmethod
-    def load(cls, data: dict[str, Any]) -> Request:
-        return cls(key=data["key"], server=data["server"], url=data["url"], connect_url=data["connect_url"],
-                   host_header=data["host"], server_hostname=data["sni"],
-                   expect=Expect.model_validate(data["expect"]), verify_tls=data["verify_tls"],
-                   weight=int(data.get("weight", 1)))
-
-
-def request_key(t: Target) -> str:
-    """Equal for two targets exactly when one request answers both: same wire and same expectations."""
-    e = t.expect
-    ident = json.dumps([t.connect_url, t.host_header, t.server_hostname, t.verify_tls,
-                        sorted(e.status), e.body_contains, e.max_ms])
-    return hashlib.blake2b(ident.encode(), digest_size=12).hexdigest()
-
-
-def distinct(targets: Iterable[Target]) -> tuple[list[Request], dict[str, list[Target]]]:
-    """The distinct requests (in first-seen order) and the targets each one answers."""
-    shared: dict[str, list[Target]] = {}
-    for t in targets:
-        shared.setdefault(request_key(t), []).append(t)
-    requests = [
-        Request(key=k, server=ts[0].server, url=ts[0].url, connect_url=ts[0].connect_url,
-                host_header=ts[0].host_header, server_hostname=ts[0].server_hostname, expect=ts[0].expect,
-                verify_tls=ts[0].verify_tls, weight=len(ts))
-        for k, ts in shared.items()
-    ]
-    return requests, shared
-
-
-def for_target(check: Check, t: Target) -> Check:
-    """A shared request's check, as this target reports it."""
-    if check.server == t.server and check.url == t.url:
-        return check
-    return check.model_copy(update={"server": t.server, "url": t.url})
 
 
 def open_file_limit() -> int:
@@ -372,14 +307,3 @@ async def probe(targets: Sequence[Target], cfg: ProbeConfig,
     requests, shared = distinct(targets)
     checks = await probe_requests(requests, cfg, per_target(shared, on_result) if on_result else None)
     return [Result(t, for_target(checks[request_key(t)], t)) for t in targets]
-
-
-def per_target(shared: dict[str, list[Target]],
-               on_result: Callable[[Result], None]) -> Callable[[Request, Check], None]:
-    """`probe_requests`' callback that tells each target its result as soon as its request's check is final."""
-
-    def heard(r: Request, check: Check) -> None:
-        for t in shared[r.key]:
-            on_result(Result(t, for_target(check, t)))
-
-    return heard

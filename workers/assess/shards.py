@@ -36,7 +36,8 @@ from responder.runtime.logs import incident_job
 from responder.runtime.queues import assess_workers, queue_join, queue_shards
 from responder.store import Store
 from workers.assess.join import join
-from workers.assess.probe import Request, distinct, probe_requests
+from workers.assess.probe import probe_requests
+from workers.assess.requests import Request, distinct
 
 MIN_SHARD = 100  # distinct requests: smaller shards are not worth a queue hop
 FLUSH_EVERY = 0.5  # seconds between a shard's batches of checks to the store

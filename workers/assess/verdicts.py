@@ -16,7 +16,7 @@ from responder.config import Config
 from responder.model.alert import Alert
 from responder.model.verdict import Check, ClientVerdict, failing_servers, worst_first
 from workers.assess.judge import judge_client, judge_service
-from workers.assess.probe import for_target, request_key
+from workers.assess.requests import for_target, request_key
 
 __all__ = ["gather_evidence", "judge"]
 
