@@ -71,8 +71,8 @@ async def test_a_sigkilled_workers_scheduling_moves_to_another_worker(redis_url:
 
 
 async def test_a_worker_grown_past_its_start_execs_afresh_and_goes_on(redis_url: str, tmp_path: Path) -> None:
-    """A job leaves 40 MB behind: once idle, the worker execs itself (same pid, so serve's supervisor and
-    systemd see no exit), registers anew with RQ, and takes the next job."""
+    """A job leaves 40 MB behind: the worker execs itself (same pid, so serve's supervisor and systemd see
+    no exit), registers again with RQ under the same name, and takes the next job."""
     conn = redis.Redis.from_url(redis_url)
     env = {**os.environ, "RESPONDER_REDIS_URL": redis_url, "RESPONDER_WORKER_RECYCLE_MB": "20"}
     worker = subprocess.Popen([sys.executable, "-m", "responder", "worker", "--config",
@@ -81,11 +81,14 @@ async def test_a_worker_grown_past_its_start_execs_afresh_and_goes_on(redis_url:
     try:
         await wait_until(lambda: conn.scard("rq:workers") == 1, "the worker registers", tries=2400)
         (first,) = conn.smembers("rq:workers")
+        key = first.decode()
+        born = conn.hget(key, "birth")
         queue = Queue(ASSESS_QUEUE, connection=conn)
         grown = queue.enqueue("tests.support.jobs.keep", 40)
         await wait_until(lambda: status(conn, grown.id) == "finished", "the growing job runs", tries=2400)
-        await wait_until(lambda: conn.smembers("rq:workers") not in (set(), {first}),
-                         "the worker comes back under a new RQ name", tries=2400)
+        await wait_until(lambda: conn.hget(key, "birth") not in (None, born) and not conn.hexists(key, "death"),
+                         "the worker is born again under its name", tries=2400)
+        assert conn.smembers("rq:workers") == {first}
         assert worker.poll() is None  # the same process: exec, not exit
         after = queue.enqueue("tests.support.jobs.keep", 1)
         await wait_until(lambda: status(conn, after.id) == "finished", "the fresh worker takes the next job",

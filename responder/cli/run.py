@@ -19,6 +19,7 @@ log_format_option = click.option(
 
 
 RECYCLE_ENV = "RESPONDER_WORKER_RECYCLE_MB"  # see ResponderWorker.RECYCLE_MB
+NAME_ON_EXEC_ENV = "_RESPONDER_WORKER_NAME"  # from a worker to itself across its exec, never set by hand
 
 
 @click.command()
@@ -72,12 +73,14 @@ def worker(config_path: str | None, burst: bool, log_format: str) -> None:
     logs.configure(level, log_format)
     install_log_redaction(cfg)
     # burst mode queues due jobs once (RQ's own path); a long-running worker keeps a scheduler thread
-    worker = ResponderWorker(list(QUEUES), connection=conn, recycle_mb=recycle_mb)
+    # a worker that started afresh keeps its RQ name: progress per worker and `rq info` show one worker
+    name = os.environ.pop(NAME_ON_EXEC_ENV, None) or None
+    worker = ResponderWorker(list(QUEUES), connection=conn, recycle_mb=recycle_mb, name=name)
     worker.work(burst=burst, with_scheduler=True, logging_level=level)
     if worker.recycle:  # a fresh heap, same pid: the supervisor, systemd or a shell sees no exit
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, NAME_ON_EXEC_ENV: worker.name})
 
 
 COMMANDS: list[click.Command] = [serve, worker]
