@@ -146,6 +146,34 @@ def test_single_flight_coalesces_changes_into_one_follow_up(store: Store, tmp_pa
     assert begin_assessment(store, iid, 1) is None
 
 
+def test_writing_back_an_incident_read_without_its_verdicts_keeps_them(store: Store, tmp_path: Path) -> None:
+    cfg = from_data({"inventory": INVENTORY, "incidents": {"group_wait": "0s"}}, base=tmp_path)
+    [iid] = post(Intake(store, cfg, assess_scheduler(store.r)), ("s1",)).incidents
+    begin_assessment(store, iid, 1)
+    first = [verdict("acme", {"s1": "fail", "s2": "ok"})]
+    finish_assessment(store, cfg, iid, 1, first, assess_scheduler(store.r), notify_scheduler(store.r))
+    light = store.get_incident(iid, verdicts=False)
+    assert light is not None and light.clients == [] and light.severity == "degraded"
+
+    def note(inc: Incident | None, pipe: Any) -> None:
+        assert inc is not None and inc.clients == []
+        inc.notes.append("a note")
+        store.put_incident(pipe, inc, alerts=False)
+
+    store.update_incident(iid, note, alerts=False, verdicts=False)
+    full = store.get_incident(iid)
+    assert full is not None and [c.client for c in full.clients] == ["acme"] and "a note" in full.notes
+    assert store.last_verdicts(["acme"])["acme"].severity == "degraded"
+    # the next assessment, read without the old verdicts, writes its own
+    post(Intake(store, cfg, assess_scheduler(store.r)), ("s2",), starts="2025-11-18T10:00:00Z")
+    begin_assessment(store, iid, 2)
+    finish_assessment(store, cfg, iid, 2, [verdict("acme", {"s1": "ok", "s2": "ok"}), verdict("globex", {"s2": "ok"})],
+                      assess_scheduler(store.r), notify_scheduler(store.r))
+    full = store.get_incident(iid)
+    assert full is not None
+    assert sorted((c.client, c.severity) for c in full.clients) == [("acme", "ok"), ("globex", "ok")]
+
+
 def test_shared_dependency_assesses_every_dependent(store: Store, tmp_path: Path) -> None:
     cfg = from_data({"inventory": INVENTORY, "incidents": {"group_wait": "10s"}}, base=tmp_path)
     [iid] = post(Intake(store, cfg, assess_scheduler(store.r)), ("lb",)).incidents

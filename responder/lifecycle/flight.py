@@ -53,7 +53,8 @@ def reassess(store: Store, schedule: Scheduler, clients: list[str], when: dateti
 
     with store.guard():
         ids = sorted(set(store.open_incidents_of(clients).values()))
-        return [found for i in ids if (found := store.update_incident(i, ask, alerts=False)) is not None]
+        return [found for i in ids if (found := store.update_incident(i, ask, alerts=False, verdicts=False))
+                is not None]
 
 
 def recheck(store: Store, schedule: Scheduler, incident_id: str, when: datetime) -> Incident:
@@ -68,7 +69,7 @@ def recheck(store: Store, schedule: Scheduler, incident_id: str, when: datetime)
         return inc
 
     with store.guard():
-        return store.update_incident(incident_id, ask, alerts=False)
+        return store.update_incident(incident_id, ask, alerts=False, verdicts=False)
 
 
 def begin_assessment(store: Store, incident_id: str, generation: int) -> Incident | None:
@@ -107,6 +108,7 @@ def finish_assessment(store: Store, config: Config, incident_id: str, generation
         # and `maintenance` (nothing nested: a shallow copy is enough, where a deep one of 2,864
         # clients' checks cost ~20 MB at the join's peak)
         settle(inc, [c.model_copy() for c in clients], previous, windows, config, now)
+        inc._verdicts_left = False  # read without the old verdicts; settle gave it the new ones to write
         inc.running = False
         inc.assessed_generation = generation
         if inc.dirty:
@@ -128,4 +130,4 @@ def finish_assessment(store: Store, config: Config, incident_id: str, generation
 
     # optimistic, no lock: an alert that changes the incident meanwhile makes it run again on a fresh copy
     with store.guard(), about(incident_id):
-        return store.update_incident(incident_id, finish)
+        return store.update_incident(incident_id, finish, verdicts=False)

@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from responder.model.alert import Alert, utcnow
 from responder.model.verdict import ClientVerdict, NotificationRecord, Severity
@@ -151,6 +151,9 @@ class Incident(BaseModel):
     quiet: str | None = None  # why notifications are held back (maintenance), if they are
     headline: str | None = None  # what changed in one line: "recovered", "alerts resolved, but ..."
     progress: Progress | None = Field(None, exclude=True)  # filled by the store on reading
+    # read without its verdicts (`clients` empty, `Store.get_incident(verdicts=False)`): writing it back
+    # leaves the stored verdicts as they are
+    _verdicts_left: bool = PrivateAttr(False)
 
     def add_alert(self, alert: Alert) -> None:
         """Keep the newest word on each alert: its resolve replaces its firing."""

@@ -127,8 +127,9 @@ class ResponderWorker(SimpleWorker):
     # Grown this much past its start once a job is over and trimmed, a worker starts afresh
     # (`recycle`; `responder worker` execs itself: same pid, a new heap). What a probe shard or a join
     # leaves behind is mostly CPython's arenas pinned by a few survivors, which no collection returns:
-    # a worker that idled at 63 MB held 87-95 MB after its shard, while another worker joined.
-    RECYCLE_MB = 20.0
+    # a worker that idled at 63 MB held 83-95 MB after its shard, while another worker joined (at 20,
+    # one that held 83 stayed so through the join: 20 MB of an outage's peak).
+    RECYCLE_MB = 10.0
 
     def __init__(self, queues: Any, recycle_mb: float | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("worker_ttl", 17)  # RQ blocks for worker_ttl - 15 s between maintenance checks

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from pydantic import TypeAdapter
 from redis.exceptions import WatchError
 
 from responder.model.alert import Alert
@@ -14,6 +15,10 @@ from responder.model.incident import Incident, is_id
 from responder.model.verdict import ClientVerdict
 from responder.store.base import T, text
 from responder.store.shards import Shards
+
+# the stored verdicts straight from their JSON: through json.loads, the dicts of 2,864 clients' checks
+# and the models built from them were alive at once (~25 MB more at a notify job's or a join's read)
+_VERDICTS = TypeAdapter(list[ClientVerdict])
 
 CLIENT_HISTORY = 200  # incidents remembered per client for its page
 
@@ -69,22 +74,25 @@ class Incidents(Shards):
         if tonumber(ARGV[1]) > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1)) end
     """
 
-    def get_incident(self, incident_id: str, alerts: bool = True) -> Incident | None:
-        """The incident; with `alerts=False` its alert list is left empty (when only other parts change)."""
-        found = self.get_incidents([incident_id], alerts=alerts)
+    def get_incident(self, incident_id: str, alerts: bool = True, verdicts: bool = True) -> Incident | None:
+        """The incident; with `alerts=False` its alert list is left empty, with `verdicts=False` its
+        verdicts (`clients`: most of an outage's incident), when only other parts are wanted or change."""
+        found = self.get_incidents([incident_id], alerts=alerts, verdicts=verdicts)
         return found[0] if found else None
 
-    def get_incidents(self, ids: list[str], alerts: bool = True, client: Any = None) -> list[Incident]:
-        return [incident for incident, _ in self._read(ids, alerts, client, raw_clients=False)]
+    def get_incidents(self, ids: list[str], alerts: bool = True, client: Any = None,
+                      verdicts: bool = True) -> list[Incident]:
+        return [incident for incident, _ in self._read(ids, alerts, client, raw_clients=False, verdicts=verdicts)]
 
     def public_incidents(self, ids: list[str]) -> list[bytes]:
         """The incidents as the API's JSON (`Incident.public_json`), the verdicts passed on as stored:
         parsing them into models cost serve ~60 MB and most of a second per read in an outage."""
         return [incident.public_json(verdicts) for incident, verdicts in self._read(ids, True, None, raw_clients=True)]
 
-    def _read(self, ids: list[str], alerts: bool, client: Any, raw_clients: bool) -> list[tuple[Incident, bytes]]:
+    def _read(self, ids: list[str], alerts: bool, client: Any, raw_clients: bool,
+              verdicts: bool = True) -> list[tuple[Incident, bytes]]:
         """Each incident with its parts; with `raw_clients` its verdicts are left out of the model and
-        answered as their JSON text."""
+        answered as their JSON text; with `verdicts=False` they are not read at all."""
         ids = [i for i in ids if is_id(i)]  # `x:alerts` would read another key
         if not ids:
             return []
@@ -93,7 +101,10 @@ class Incidents(Shards):
         pipe = client if client is not None else self.r.pipeline(transaction=True)
         for i in ids:
             pipe.get(self._key("incident", i))
-            pipe.get(self._key("incident", i, "clients"))
+            if verdicts or raw_clients:
+                pipe.get(self._key("incident", i, "clients"))
+            else:
+                pipe.exists(self._key("incident", i, "clients"))
             pipe.hgetall(self._key("incident", i, "flight"))
             pipe.hgetall(self._key("incident", i, "intake"))
             for name in ("affected", "unmapped", "notes"):
@@ -106,20 +117,26 @@ class Incidents(Shards):
         step = 1 + len(parts)
         out = []
         for n in range(len(ids)):
-            raw, verdicts, flight, seen, affected, unmapped, notes, *rest = answers[n * step:(n + 1) * step]
+            raw, stored, flight, seen, affected, unmapped, notes, *rest = answers[n * step:(n + 1) * step]
             if not raw:
                 continue
             data = json.loads(raw)
             inline = data.pop("clients", None) or []  # documents written before the verdicts had their key
+            parsed: list[ClientVerdict] | None = None
+            left = False
             if raw_clients:
-                verdicts = (verdicts if isinstance(verdicts, bytes) else str(verdicts).encode()) if verdicts \
+                stored = (stored if isinstance(stored, bytes) else str(stored).encode()) if stored \
                     else json.dumps(inline).encode()
                 # what each scope was told is bookkeeping the API never shows: a scope per client, so
                 # in an outage the part of the document that cost serve most to parse on every poll
                 data.pop("told", None)
+            elif not verdicts and not inline:
+                left = bool(stored)  # an EXISTS: the verdicts are there, and stay as they are
+                stored = b""
             else:
-                data["clients"] = json.loads(verdicts) if verdicts else inline
-                verdicts = b""
+                parsed = _VERDICTS.validate_json(stored) if verdicts and stored else None
+                data["clients"] = [] if parsed is not None else inline
+                stored = b""
             data.update(_flight_fields({text(k): text(v) for k, v in flight.items()}))
             seen = {text(k): text(v) for k, v in seen.items()}
             if "updated_at" in seen and seen["updated_at"] > data.get("updated_at", ""):
@@ -129,10 +146,13 @@ class Incidents(Shards):
                 if found:
                     data[field] = [text(v) for v in found]
             incident = Incident.model_validate(data)
+            if parsed is not None:
+                incident.clients = parsed
+            incident._verdicts_left = left
             if alerts:
                 incident.alerts = sorted((Alert.model_validate_json(a) for a in rest[0]),
                                          key=lambda a: (a.received_at, a.identity))
-            out.append((incident, verdicts))
+            out.append((incident, stored))
         self.attach_progress([incident for incident, _ in out])
         return out
 
@@ -147,7 +167,7 @@ class Incidents(Shards):
         return [text(i) for i in self.r.zrevrange(self._key("incidents"), offset, offset + limit - 1)]
 
     def update_incident(self, incident_id: str, change: Callable[[Incident | None, Any], T],
-                        alerts: bool = True) -> T:
+                        alerts: bool = True, verdicts: bool = True) -> T:
         """Optimistic read-modify-write, no lock: read the incident with its document and flight fields
         WATCHed, let `change(incident, pipe)` queue its writes on the MULTI pipe (`put_incident`, RQ
         jobs with `pipeline=pipe`), and run it again from a fresh read if anything wrote those keys
@@ -156,7 +176,8 @@ class Incidents(Shards):
             with self.r.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(self._key("incident", incident_id), self._key("incident", incident_id, "flight"))
-                    found = self.get_incidents([incident_id], alerts=alerts, client=_Immediate(pipe))
+                    found = self.get_incidents([incident_id], alerts=alerts, client=_Immediate(pipe),
+                                               verdicts=verdicts)
                     pipe.multi()
                     result = change(found[0] if found else None, pipe)
                     pipe.execute()
@@ -200,8 +221,9 @@ class Incidents(Shards):
         # pydantic writes: as text, every verdict was copied twice more (decoded here, encoded again by
         # redis-py), ~15 MB at the join of 2,864 clients
         each = [v.__pydantic_serializer__.to_json(v) for v in incident.clients]
-        pipe.set(self._key("incident", i, "clients"), _json_list(each))
-        if last:
+        if not incident._verdicts_left:  # read without them: the stored ones stand
+            pipe.set(self._key("incident", i, "clients"), _json_list(each))
+        if last and not incident._verdicts_left:
             for verdict, dumped in zip(incident.clients, each, strict=True):
                 # a memoryview is sent as it is; bytes this small redis-py copies twice into its buffers
                 pipe.set(self._key("last", verdict.client), memoryview(dumped), ex=self.LAST_TTL)

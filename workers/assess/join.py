@@ -48,7 +48,7 @@ JOIN_CLAIM_TTL = 120  # seconds: longer than a join lasts; a dead joiner's claim
 
 def join(store: Store, config: Config, incident_id: str, generation: int) -> str:
     """Judge what the shards reported and settle the incident; a no-op once it is settled."""
-    incident = store.get_incident(incident_id)
+    incident = store.get_incident(incident_id, verdicts=False)  # the new ones replace those stored
     if incident is None:
         return "vanished"
     if incident.assessed_generation >= generation:
@@ -71,7 +71,7 @@ def join(store: Store, config: Config, incident_id: str, generation: int) -> str
         raw.clear()  # the verdicts hold what they need; the rest of the join is the peak
         parsed.clear()
         verdicts = asyncio.run(gather_evidence(config, verdicts, incident.alerts))
-        fresh = store.get_incident(incident_id, alerts=False)
+        fresh = store.get_incident(incident_id, alerts=False, verdicts=False)
         if fresh is None or fresh.assessed_generation >= generation:
             return "already joined"
         with contextlib.suppress(RedisError):  # a counter never costs an assessment

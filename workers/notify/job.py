@@ -10,7 +10,7 @@ batch's job: the older news would be stale. Every attempt is recorded on the inc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,8 +134,8 @@ def _record(store: Store, incident_id: str, outcomes: list[Outcome]) -> None:
             for o in outcomes:  # for /metrics: notifications by channel and status
                 store.count("notifications", o.record.channel, o.record.status, pipe=pipe)
 
-    with store.guard():
-        store.update_incident(incident_id, record, alerts=False)
+    with store.guard():  # the verdicts are neither read nor written again: only the records change
+        store.update_incident(incident_id, record, alerts=False, verdicts=False)
 
 
 def _key(scope: str) -> str | None:
@@ -153,6 +153,12 @@ def _whys(incident: Incident, scopes: Mapping[str, object] | None = None) -> dic
     return out
 
 
+def _anyone(config: Config, scopes: Collection[str]) -> bool:
+    """Whether any channel has a recipient for one of these scopes, whatever the verdicts say (`plan`
+    picks among them by severity): with none, there is nothing to render or send."""
+    return any(channel.recipients(config, _key(scope)) for scope in scopes for channel in CHANNELS.values())
+
+
 def _legacy(incident: Incident, state: str) -> bool:
     """A job queued before per-scope messages (one state for the whole incident): sent while current."""
     return not state.isdigit() and incident.last_state == state and not incident.quiet
@@ -160,18 +166,30 @@ def _legacy(incident: Incident, state: str) -> bool:
 
 async def notify(store: Store, config: Config, incident_id: str, state: str,
                  policy: RetryPolicy = DEFAULT_POLICY) -> list[Outcome] | None:
-    """Send one notify batch of one incident (None: the incident is gone)."""
+    """Send one notify batch of one incident (None: the incident is gone). The verdicts (most of an
+    outage's incident: ~60 MB of models at 2,864 clients) are read only once the batch has someone to
+    tell."""
     with store.guard():
-        incident = store.get_incident(incident_id)
+        incident = store.get_incident(incident_id, verdicts=False)
     if incident is None:
         return None
     if state.isdigit():
+        if not _anyone(config, batch_of(incident, int(state))):
+            return []
+        with store.guard():
+            incident = store.get_incident(incident_id)
+        if incident is None:
+            return None
         scopes = batch_of(incident, int(state))
         if not scopes:
             return []
         wanted = plan(config, incident, scopes)
         why = _whys(incident, scopes)
     elif _legacy(incident, state):
+        with store.guard():
+            incident = store.get_incident(incident_id)
+        if incident is None:
+            return None
         wanted = plan(config, incident)
         why = {d.scope: Why(state) for d in wanted}
     else:
