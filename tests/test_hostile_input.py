@@ -268,3 +268,36 @@ def test_mail_lists_at_most_50_alerts_and_unmapped_hosts_and_attaches_them_all(t
     assert message.digest is not None
     text = chat_text(cfg, message.digest, next(iter(FLAVOURS.values())))
     assert f"+{unmapped - 10}" in text and "+290" in text and len(text) < 5000
+
+
+def test_mail_of_a_datacenter_outage_describes_the_worst_clients_and_attaches_every_check(tmp_path: Path) -> None:
+    from responder.model.verdict import Check
+    from workers.assess.judge import judge_client, judge_service
+    from workers.notify.render import LISTED_CLIENTS, render
+
+    inventory = {"services": {"shop": {"url": "http://{address}/"}},
+                 "servers": {f"s{i}": {"address": f"10.0.{i // 250}.{i % 250 + 1}"} for i in range(2000)},
+                 "clients": {f"c{i:04d}": {"servers": [f"s{i % 2000}", f"s{(i + 1) % 2000}"], "services": ["shop"]}
+                             for i in range(3000)}}
+    cfg = from_data({"inventory": inventory, "public_url": "https://r.example.test"}, base=tmp_path)
+    now = utcnow()
+    clients = []
+    for i in range(3000):
+        checks = [Check(server=f"s{(i + k) % 2000}", url="http://x/", ok=k == 1 and i % 2 == 0, status=503,
+                        error="HTTP 503", latency_ms=5.0) for k in range(2)]
+        verdict = judge_client(f"c{i:04d}", [judge_service("shop", checks, 10)], 10)
+        clients.append(verdict.model_copy(update={"changes": ["newly failing"]}))
+    clients.sort(key=lambda c: (c.severity != "critical", c.client))
+    inc = Incident(id="20251118-091412-3fa2c1", opened_at=now, updated_at=now, severity="critical",
+                   status="assessed", clients=clients)
+    message = render(cfg, inc)
+    size = len(message.text) + len(message.html) + sum(len(data) for _n, _m, data in message.attachments)
+    assert size < 3_000_000  # the whole picture was 10 MB, past Postfix's default message size limit
+    listed = [c.client for c in clients[:LISTED_CLIENTS]]
+    assert all(f"\n{name}: " in message.text for name in listed)
+    assert f"\n{clients[LISTED_CLIENTS].client}: " not in message.text
+    more = f"+{3000 - LISTED_CLIENTS}"
+    assert message.text.count(more) == 2 and message.html.count(more) == 2  # clients, and changes
+    assert message.url in message.text
+    files = {name: data for name, _mime, data in message.attachments}
+    assert len(files[f"checks-{inc.id}.csv"].decode().splitlines()) == 1 + 6000

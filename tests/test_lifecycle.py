@@ -161,6 +161,7 @@ def test_writing_back_an_incident_read_without_its_verdicts_keeps_them(store: St
         store.put_incident(pipe, inc, alerts=False)
 
     store.update_incident(iid, note, alerts=False, verdicts=False)
+    assert store.read_verdicts(light) and [c.client for c in light.clients] == ["acme"]
     full = store.get_incident(iid)
     assert full is not None and [c.client for c in full.clients] == ["acme"] and "a note" in full.notes
     assert store.last_verdicts(["acme"])["acme"].severity == "degraded"
@@ -169,9 +170,31 @@ def test_writing_back_an_incident_read_without_its_verdicts_keeps_them(store: St
     begin_assessment(store, iid, 2)
     finish_assessment(store, cfg, iid, 2, [verdict("acme", {"s1": "ok", "s2": "ok"}), verdict("globex", {"s2": "ok"})],
                       assess_scheduler(store.r), notify_scheduler(store.r))
+    fresh = store.get_incident(iid, verdicts=False)
+    assert fresh is not None and store.read_verdicts(fresh) and len(fresh.clients) == 2
+    stale = light.model_copy()
+    stale._verdicts_left = True
+    assert not store.read_verdicts(stale)  # read at the first assessment: the second wrote others
     full = store.get_incident(iid)
     assert full is not None
     assert sorted((c.client, c.severity) for c in full.clients) == [("acme", "ok"), ("globex", "ok")]
+
+
+def test_stored_verdicts_parse_in_chunks_as_they_would_whole() -> None:
+    import json
+
+    from pydantic import TypeAdapter
+
+    from responder.store.incidents import PER_CHUNK, _json_list, parse_verdicts
+
+    whole = TypeAdapter(list[ClientVerdict])
+    tricky = verdict('a,{"client":"x"}', {"s1": "fail"}).model_copy(update={"changes": [',{"client":"y",']})
+    for n in (0, 1, 2, PER_CHUNK - 1, PER_CHUNK, PER_CHUNK + 1, 2 * PER_CHUNK + 3):
+        verdicts = [tricky if i == 1 else verdict(f"c{i}", {"s1": "ok", "s2": "fail"}) for i in range(n)]
+        raw = bytes(_json_list([v.__pydantic_serializer__.to_json(v) for v in verdicts]))
+        assert parse_verdicts(raw) == whole.validate_json(raw) == verdicts
+        older = json.dumps([v.model_dump(mode="json") for v in verdicts]).encode()  # spaces: parsed whole
+        assert parse_verdicts(older) == verdicts
 
 
 def test_shared_dependency_assesses_every_dependent(store: Store, tmp_path: Path) -> None:

@@ -25,10 +25,34 @@ def built(model: type[M], **values: Any) -> M:
     validation, and one fields-set shared by every instance of the model. Pydantic's own per-instance
     set is half to two thirds of a Check or ServiceVerdict (~1.1 KB each), tens of MB over 40,000;
     setting a field later adds a name already there, and model_copy copies the set."""
+    return model.model_construct(_fields(model), **values)
+
+
+def _fields(model: type[BaseModel]) -> set[str]:
     fields = _FIELDS.get(model)
     if fields is None:
         fields = _FIELDS[model] = set(model.model_fields)
-    return model.model_construct(fields, **values)
+    return fields
+
+
+def shared(verdicts: list[ClientVerdict]) -> list[ClientVerdict]:
+    """Verdicts read from their JSON given `built`'s shared fields-sets where every field was set (as
+    every stored verdict has): an outage's 2,864 read back were ~25,000 models, ~15 MB of sets alike."""
+    every = [_fields(m) for m in (ClientVerdict, ServiceVerdict, Check, LogExcerpt)]
+
+    def share(model: BaseModel, fields: set[str]) -> None:
+        if model.__pydantic_fields_set__ == fields:
+            object.__setattr__(model, "__pydantic_fields_set__", fields)
+
+    for v in verdicts:
+        share(v, every[0])
+        for s in v.services:
+            share(s, every[1])
+            for k in s.checks:
+                share(k, every[2])
+        for log in v.logs:
+            share(log, every[3])
+    return verdicts
 
 
 def worst_first(severity: str | None) -> int:

@@ -177,7 +177,8 @@ async def notify(store: Store, config: Config, incident_id: str, state: str,
         if not _anyone(config, batch_of(incident, int(state))):
             return []
         with store.guard():
-            incident = store.get_incident(incident_id)
+            if not store.read_verdicts(incident):  # a newer assessment meanwhile: all of it again
+                incident = store.get_incident(incident_id)
         if incident is None:
             return None
         scopes = batch_of(incident, int(state))

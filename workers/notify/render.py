@@ -31,6 +31,10 @@ COLOURS = {"critical": "#b3261e", "degraded": "#b26a00", "ok": "#1e7b34"}
 
 
 LISTED = 50  # alerts and unmapped hosts a mail lists; the rest are counted, linked and attached
+# clients (worst first) and changes a mail describes; the rest are counted and linked, and every check is
+# in the attached CSV: at 2,864 clients the whole picture made a 10 MB mail, past Postfix's default
+# message_size_limit (10,240,000 bytes), and nobody reads that far in a mail
+LISTED_CLIENTS = 200
 
 
 @dataclass(frozen=True)
@@ -278,7 +282,9 @@ def render(config: Config, incident: Incident, scope: str | None = None, reasons
         "words": SEVERITY_WORD[language], "t": phrases(language), "scope": scope,
         "severity": d.severity, "alerts": alerts[:LISTED], "alerts_more": max(0, len(alerts) - LISTED),
         "unmapped": d.unmapped[:LISTED], "unmapped_more": max(0, len(d.unmapped) - LISTED), "d": d,
-        "summaries": {line.client: line.summary for line in d.clients},
+        "summaries": {line.client: line.summary for line in d.clients[:LISTED_CLIENTS]},
+        "listed": clients[:LISTED_CLIENTS], "clients_more": max(0, len(clients) - LISTED_CLIENTS),
+        "changes": d.changes[:LISTED_CLIENTS], "changes_more": max(0, len(d.changes) - LISTED_CLIENTS),
     }
     text = plain(env.get_template("email.txt.j2").render(**ctx))
     html = plain(env.get_template("email.html.j2").render(**ctx))
