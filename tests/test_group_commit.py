@@ -120,7 +120,7 @@ def test_the_new_incident_document_is_the_models_own() -> None:
     fresh = FreshDoc()
     for now in (datetime(2025, 11, 18, 9, 14, 12, 345678, tzinfo=UTC), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)):
         inc = new_incident(now)
-        assert fresh(inc.id, now) == inc.model_dump_json(exclude={"alerts"})
+        assert fresh(inc.id, now) == inc.model_dump_json(exclude={"alerts"}).encode()
 
 
 async def test_a_delivery_that_cannot_be_encoded_fails_alone(store: Store, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,7 +45,7 @@ from responder.lifecycle.flight import UNMAPPED, Scheduler
 from responder.model.alert import Alert, utcnow
 from responder.model.incident import Incident, new_id, second
 from responder.store import Store
-from responder.store.intake import MAX_ALERTS, AsyncGroup
+from responder.store.intake import MAX_ALERTS, AsyncGroup, Part
 
 log = logging.getLogger("responder.intake")
 RECOVER_AFTER_MS = 2000  # an outbox entry older than this lost its receiver
@@ -65,26 +66,35 @@ def new_incident(now: datetime) -> Incident:
 
 
 _WHEN = TypeAdapter(datetime)
+# an alert's stored JSON: `model_dump_json()` as bytes, without its Python wrapper's argument handling
+_ALERT_JSON = Alert.__pydantic_serializer__.to_json
 
 
 class FreshDoc:
     """A new incident's stored document, `new_incident(now).model_dump_json(exclude={"alerts"})` with
-    the given id, from a template dumped once: only the id and the two times differ, and a delivery
-    that opens no incident (most of a storm) would otherwise pay the whole model for nothing."""
+    the given id, as bytes, from a template dumped once: only the id and the two times differ, and a
+    delivery that opens no incident (most of a storm) would otherwise pay the whole model for nothing."""
 
     _ID = "fresh-incident-id"
     _AT = datetime(1970, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
 
     def __init__(self) -> None:
         doc = Incident(id=self._ID, opened_at=self._AT, updated_at=self._AT).model_dump_json(exclude={"alerts"})
-        self.at = _WHEN.dump_json(self._AT).decode()
-        self.iid = json.dumps(self._ID)
-        if doc.count(self.iid) != 1 or doc.count(self.at) != 2:
+        at = _WHEN.dump_json(self._AT).decode()
+        iid = json.dumps(self._ID)
+        if doc.count(iid) != 1 or doc.count(at) != 2:
             raise AssertionError(f"the incident document changed shape: {doc}")
-        self.doc = doc
+        # the document cut at the id and at the times: (text before the hole, which hole follows it)
+        pieces = re.split(f"({re.escape(iid)}|{re.escape(at)})", doc)
+        self._pieces = [p.encode() for p in pieces[0::2]]
+        self._holes = ["id" if p == iid else "at" for p in pieces[1::2]]
 
-    def __call__(self, incident_id: str, now: datetime) -> str:
-        return self.doc.replace(self.iid, json.dumps(incident_id)).replace(self.at, _WHEN.dump_json(now).decode())
+    def __call__(self, incident_id: str, now: datetime) -> bytes:
+        fill = {"id": to_json(incident_id), "at": _WHEN.dump_json(now)}
+        out = [self._pieces[0]]
+        for hole, piece in zip(self._holes, self._pieces[1:], strict=True):
+            out += (fill[hole], piece)
+        return b"".join(out)
 
 
 class Intake:
@@ -131,23 +141,25 @@ class Intake:
             return accepted
 
     def _steps(self, batch: Batch, body: bytes, meta: dict[str, Any] | None,
-               ) -> Generator[tuple[dict[str, Any], str, str, list[str]], dict[str, Any], Accepted]:
-        """The script calls of one delivery, each answer sent back in; the tally is the return value."""
+               ) -> Generator[Part, dict[str, Any], Accepted]:
+        """The script calls of one delivery, each answer sent back in; the tally is the return value.
+        The documents are built as the bytes Redis is sent (never a str encoded again)."""
         mapped = map_alerts(batch.alerts, self.config.inventory, self.config.intake.host_labels)
         now = utcnow()
+        now_text = now.isoformat()
         inv = self.config.inventory
         fresh_id = new_id(now)
         plan: dict[str, Any] = {
-            "now_ms": int(now.timestamp() * 1000), "now": now.isoformat(),
+            "now_ms": int(now.timestamp() * 1000), "now": now_text,
             "wait_ms": self.wait_ms, "new_id": fresh_id, "own": "",
             "truncated": batch.truncated, "warnings": batch.warnings, "unmapped_key": UNMAPPED,
             "delivery_id": f"{second(now).replace('-', '')}{now.microsecond:06d}-{batch.source}",
         }
         new_doc = self.fresh_doc(fresh_id, now)
         # pydantic's serializer: the body, escaped as a JSON string, is most of the record
-        delivery = to_json({"source": batch.source, "received_at": plan["now"], **(meta or {}),
+        delivery = to_json({"source": batch.source, "received_at": now_text, **(meta or {}),
                             "alerts": [m.alert.key for m in mapped],
-                            "body": body.decode("utf-8", "replace")}).decode()
+                            "body": body.decode("utf-8", "replace")})
         opened = asked = False
         accepted = duplicates = 0
         incidents: set[str] = set()
@@ -158,7 +170,7 @@ class Intake:
             plan["alerts"] = [self._planned(m.alert, m.note, inv.affected_by(m.alert.server) if m.alert.server
                                             else ()) for m in part]
             last = start + PART >= len(mapped)
-            answer = yield plan, new_doc, delivery if last else "", [m.alert.model_dump_json() for m in part]
+            answer = yield plan, new_doc, delivery if last else b"", [_ALERT_JSON(m.alert) for m in part]
             opened = opened or (bool(answer.get("created")) and answer["created"] != plan["own"])
             asked = asked or bool(answer.get("due"))
             plan["own"] = answer.get("created") or plan["own"]
