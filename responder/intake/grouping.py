@@ -37,6 +37,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic_core import to_json
+from redis.exceptions import RedisError
 
 from responder.config import Config
 from responder.intake.mapping import map_alerts
@@ -131,8 +132,13 @@ class Intake:
         try:
             args = next(steps)
             while True:
-                with self.store.guard():
+                try:  # the store's guard, without a context manager per delivery
                     answer = await group(*args)
+                except RedisError as exc:
+                    unavailable = self.store.unavailable(exc)
+                    if unavailable is None:
+                        raise
+                    raise unavailable from exc
                 for iid, generation, when_ms in answer.get("due") or ():
                     await loop.run_in_executor(None, self._queue_guarded, iid, generation, when_ms)
                 args = steps.send(answer)
