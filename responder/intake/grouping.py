@@ -40,7 +40,7 @@ from pydantic_core import to_json
 from redis.exceptions import RedisError
 
 from responder.config import Config
-from responder.intake.mapping import map_alerts
+from responder.intake.mapping import locate
 from responder.intake.sources import Batch
 from responder.lifecycle.flight import UNMAPPED, Scheduler
 from responder.model.alert import Alert, utcnow
@@ -69,6 +69,12 @@ def new_incident(now: datetime) -> Incident:
 _WHEN = TypeAdapter(datetime)
 # an alert's stored JSON: `model_dump_json()` as bytes, without its Python wrapper's argument handling
 _ALERT_JSON = Alert.__pydantic_serializer__.to_json
+
+
+def _mapped_json(alert: Alert, server: str | None) -> bytes:
+    """The stored JSON of `alert` mapped to `server`: `with_server(alert, server).model_dump_json()`,
+    from its fields (in the model's order, each of its type) without building the copy."""
+    return to_json({**alert.__dict__, "server": server}) if server else _ALERT_JSON(alert)
 
 
 class FreshDoc:
@@ -150,10 +156,13 @@ class Intake:
                ) -> Generator[Part, dict[str, Any], Accepted]:
         """The script calls of one delivery, each answer sent back in; the tally is the return value.
         The documents are built as the bytes Redis is sent (never a str encoded again)."""
-        mapped = map_alerts(batch.alerts, self.config.inventory, self.config.intake.host_labels)
+        inv = self.config.inventory
+        labels = self.config.intake.host_labels
+        # each alert with the server it maps to (map_alerts without its copies: the server goes into
+        # the plan and the stored JSON, which is the mapped copy's dump, without making the copy)
+        mapped = [(a, *locate(a, inv, labels)) for a in batch.alerts]
         now = utcnow()
         now_text = now.isoformat()
-        inv = self.config.inventory
         fresh_id = new_id(now)
         plan: dict[str, Any] = {
             "now_ms": int(now.timestamp() * 1000), "now": now_text,
@@ -164,7 +173,7 @@ class Intake:
         new_doc = self.fresh_doc(fresh_id, now)
         # pydantic's serializer: the body, escaped as a JSON string, is most of the record
         delivery = to_json({"source": batch.source, "received_at": now_text, **(meta or {}),
-                            "alerts": [m.alert.key for m in mapped],
+                            "alerts": [a.key for a, _, _ in mapped],
                             "body": body.decode("utf-8", "replace")})
         opened = asked = False
         accepted = duplicates = 0
@@ -173,10 +182,10 @@ class Intake:
         # after the last, and a sender that retries after a crash finds the stored parts duplicates
         for start in range(0, max(len(mapped), 1), PART):
             part = mapped[start:start + PART]
-            plan["alerts"] = [self._planned(m.alert, m.note, inv.affected_by(m.alert.server) if m.alert.server
-                                            else ()) for m in part]
+            plan["alerts"] = [self._planned(a, server, note, inv.affected_by(server) if server else ())
+                              for a, server, note in part]
             last = start + PART >= len(mapped)
-            answer = yield plan, new_doc, delivery if last else b"", [_ALERT_JSON(m.alert) for m in part]
+            answer = yield plan, new_doc, delivery if last else b"", [_mapped_json(a, server) for a, server, _ in part]
             opened = opened or (bool(answer.get("created")) and answer["created"] != plan["own"])
             asked = asked or bool(answer.get("due"))
             plan["own"] = answer.get("created") or plan["own"]
@@ -186,10 +195,10 @@ class Intake:
         return Accepted(accepted=accepted, duplicates=duplicates, incidents=sorted(incidents), opened=opened,
                         asked=asked)
 
-    def _planned(self, alert: Alert, note: str, clients: tuple[str, ...]) -> dict[str, Any]:
+    def _planned(self, alert: Alert, server: str | None, note: str, clients: tuple[str, ...]) -> dict[str, Any]:
         assesses = alert.event in self.assess_on
         return {"k": alert.key, "i": alert.identity, "a": int(assesses),
-                "s": alert.status, "c": list(clients), "u": alert.host if alert.server is None else "",
+                "s": alert.status, "c": list(clients), "u": alert.host if server is None else "",
                 "n": note if assesses else alert.describe()}
 
     def _queue(self, incident_id: str, generation: int, when_ms: int) -> bool:
