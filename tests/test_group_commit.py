@@ -120,7 +120,7 @@ def test_the_new_incident_document_is_the_models_own() -> None:
     fresh = FreshDoc()
     for now in (datetime(2025, 11, 18, 9, 14, 12, 345678, tzinfo=UTC), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)):
         inc = new_incident(now)
-        assert fresh(inc.id, now) == inc.model_dump_json(exclude={"alerts"})
+        assert fresh(inc.id, now) == inc.model_dump_json(exclude={"alerts"}).encode()
 
 
 async def test_a_delivery_that_cannot_be_encoded_fails_alone(store: Store, tmp_path: Path) -> None:
@@ -138,3 +138,23 @@ async def test_a_delivery_that_cannot_be_encoded_fails_alone(store: Store, tmp_p
         await group.aclose()
     assert isinstance(results[0], UnicodeEncodeError)
     assert [getattr(r, "accepted", r) for r in results[1:]] == [3, 3, 3]
+
+
+async def test_deliveries_in_one_call_leave_the_incident_as_separate_calls_would(store: Store, tmp_path: Path) -> None:
+    """The script writes an incident's alerts and its intake fields once per call: what it leaves must be
+    what one call per delivery left (every alert; the largest truncated; the last delivery's time)."""
+    it = intake(store, tmp_path, "30s")
+    group = store.async_group()
+    assert group is not None
+    bodies = [{"truncatedAlerts": t, "alerts": [{"status": "firing", "labels": {"alertname": "Down", "instance": "s0",
+                                                                           "n": f"{n}-{i}"}} for i in range(2)]}
+              for n, t in enumerate((7, 3, 0))]
+    try:
+        answers = await asyncio.gather(*(it.accept_async(group, alertmanager.parse_data(b), b"{}") for b in bodies))
+    finally:
+        await group.aclose()
+    [iid] = {i for a in answers for i in a.incidents}
+    inc = store.get_incident(iid)
+    assert inc is not None and len(inc.alerts) == 6 and inc.truncated == 7
+    stamps = [d["received_at"] for d in store.deliveries()]
+    assert inc.updated_at.isoformat() == max(stamps)  # the intake's time: the last delivery's

@@ -7,20 +7,22 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rq import Queue
 
 from responder.config import from_data, load
-from responder.intake.grouping import Intake
-from responder.intake.sources import alertmanager
+from responder.intake.grouping import Intake, _mapped_json
+from responder.intake.sources import alertmanager, parser_for
 from responder.lifecycle.flight import UNMAPPED, begin_assessment, finish_assessment
+from responder.model.alert import with_server
 from responder.model.verdict import Check, ClientVerdict
 from responder.runtime.queues import ASSESS_QUEUE, assess_scheduler, notify_scheduler
 from responder.store import Store
 from responder.web.app import make_app
-from tests.conftest import run_worker_async
+from tests.conftest import PAYLOADS, run_worker_async
 from tests.support.fleet import Fleet
 from tests.support.scenario import shared_fleet, storm, write_config
 from tests.support.smtp import Collector
@@ -231,3 +233,15 @@ async def test_one_event_across_an_open_incident_and_a_new_client_is_one_noc_mes
     assert sorted(c.client for c in inc.clients) == ["acme", "globex"]
     noc = [m for m in smtp.wait_for(4) if m["To"] == "noc@test"]
     assert len(noc) == 2 and "globex" in noc[1]["Subject"]  # one message for the second event
+
+
+@pytest.mark.parametrize("name", ["alertmanager-firing-storm.json", "alertmanager-mixed-partial-resolve.json",
+                                  "icinga-host-down-storm.json", "icinga-service-acknowledgement.json",
+                                  "zabbix-problem-storm.json", "zabbix-recovery.json"])
+def test_a_mapped_alerts_stored_json_is_the_mapped_copys_dump(name: str) -> None:
+    """Intake dumps a mapped alert from its fields and the server, without the copy: the bytes must be
+    the copy's own dump, for every source's alerts."""
+    batch = parser_for(name.split("-")[0])((PAYLOADS / name).read_bytes())
+    for a in batch.alerts:
+        assert _mapped_json(a, "s1") == with_server(a, "s1").model_dump_json().encode()
+        assert _mapped_json(a, None) == a.model_dump_json().encode()

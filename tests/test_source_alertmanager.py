@@ -8,6 +8,7 @@ import pytest
 
 from responder.errors import PayloadError
 from responder.intake.sources import alertmanager
+from responder.model.alert import Alert, with_server
 from tests.conftest import PAYLOADS
 
 CAPTURED = PAYLOADS / "captured" / "alertmanager"
@@ -88,3 +89,21 @@ def test_malformed_samples_name_the_problem(name: str, field: str | None) -> Non
 def test_bad_shapes(body: bytes) -> None:
     with pytest.raises(PayloadError):
         alertmanager.parse(body)
+
+
+@pytest.mark.parametrize(("name", "body"), [
+    *captured_bodies()[:8],
+    ("surrogate", b'{"alerts": [{"status": "firing", "labels": {"alertname": "a\\ud800b", "instance": "h:1"}}]}'),
+    ("resolved", (PAYLOADS / "alertmanager-resolved-single.json").read_bytes())])
+def test_alerts_built_without_revalidation_are_what_validation_makes(name: str, body: bytes) -> None:
+    """The parser builds Alerts from values WebhookMessage validated (no second pass), and mapping copies
+    them with their server: each must equal, dump and report its set fields as validation would."""
+    for a in alertmanager.parse(body).alerts:
+        given = {k: getattr(a, k) for k in a.model_fields_set}
+        again = Alert.model_validate(given)
+        assert a == again and a.model_fields_set == again.model_fields_set
+        assert a.model_dump_json() == again.model_dump_json() and a.model_dump() == again.model_dump()
+        placed, copied = with_server(a, "s1"), a.model_copy(update={"server": "s1"})
+        assert placed == Alert.model_validate({**given, "server": "s1"}) == copied
+        assert placed.model_fields_set == {*a.model_fields_set, "server"}
+        assert placed.model_dump_json() == copied.model_dump_json() and a.server is None

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,15 +37,16 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from pydantic_core import to_json
+from redis.exceptions import RedisError
 
 from responder.config import Config
-from responder.intake.mapping import map_alerts
+from responder.intake.mapping import locate
 from responder.intake.sources import Batch
 from responder.lifecycle.flight import UNMAPPED, Scheduler
 from responder.model.alert import Alert, utcnow
 from responder.model.incident import Incident, new_id, second
 from responder.store import Store
-from responder.store.intake import MAX_ALERTS, AsyncGroup
+from responder.store.intake import MAX_ALERTS, AsyncGroup, Part
 
 log = logging.getLogger("responder.intake")
 RECOVER_AFTER_MS = 2000  # an outbox entry older than this lost its receiver
@@ -65,26 +67,41 @@ def new_incident(now: datetime) -> Incident:
 
 
 _WHEN = TypeAdapter(datetime)
+# an alert's stored JSON: `model_dump_json()` as bytes, without its Python wrapper's argument handling
+_ALERT_JSON = Alert.__pydantic_serializer__.to_json
+
+
+def _mapped_json(alert: Alert, server: str | None) -> bytes:
+    """The stored JSON of `alert` mapped to `server`: `with_server(alert, server).model_dump_json()`,
+    from its fields (in the model's order, each of its type) without building the copy."""
+    return to_json({**alert.__dict__, "server": server}) if server else _ALERT_JSON(alert)
 
 
 class FreshDoc:
     """A new incident's stored document, `new_incident(now).model_dump_json(exclude={"alerts"})` with
-    the given id, from a template dumped once: only the id and the two times differ, and a delivery
-    that opens no incident (most of a storm) would otherwise pay the whole model for nothing."""
+    the given id, as bytes, from a template dumped once: only the id and the two times differ, and a
+    delivery that opens no incident (most of a storm) would otherwise pay the whole model for nothing."""
 
     _ID = "fresh-incident-id"
     _AT = datetime(1970, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
 
     def __init__(self) -> None:
         doc = Incident(id=self._ID, opened_at=self._AT, updated_at=self._AT).model_dump_json(exclude={"alerts"})
-        self.at = _WHEN.dump_json(self._AT).decode()
-        self.iid = json.dumps(self._ID)
-        if doc.count(self.iid) != 1 or doc.count(self.at) != 2:
+        at = _WHEN.dump_json(self._AT).decode()
+        iid = json.dumps(self._ID)
+        if doc.count(iid) != 1 or doc.count(at) != 2:
             raise AssertionError(f"the incident document changed shape: {doc}")
-        self.doc = doc
+        # the document cut at the id and at the times: (text before the hole, which hole follows it)
+        pieces = re.split(f"({re.escape(iid)}|{re.escape(at)})", doc)
+        self._pieces = [p.encode() for p in pieces[0::2]]
+        self._holes = ["id" if p == iid else "at" for p in pieces[1::2]]
 
-    def __call__(self, incident_id: str, now: datetime) -> str:
-        return self.doc.replace(self.iid, json.dumps(incident_id)).replace(self.at, _WHEN.dump_json(now).decode())
+    def __call__(self, incident_id: str, now: datetime) -> bytes:
+        fill = {"id": to_json(incident_id), "at": _WHEN.dump_json(now)}
+        out = [self._pieces[0]]
+        for hole, piece in zip(self._holes, self._pieces[1:], strict=True):
+            out += (fill[hole], piece)
+        return b"".join(out)
 
 
 class Intake:
@@ -121,8 +138,13 @@ class Intake:
         try:
             args = next(steps)
             while True:
-                with self.store.guard():
+                try:  # the store's guard, without a context manager per delivery
                     answer = await group(*args)
+                except RedisError as exc:
+                    unavailable = self.store.unavailable(exc)
+                    if unavailable is None:
+                        raise
+                    raise unavailable from exc
                 for iid, generation, when_ms in answer.get("due") or ():
                     await loop.run_in_executor(None, self._queue_guarded, iid, generation, when_ms)
                 args = steps.send(answer)
@@ -131,23 +153,28 @@ class Intake:
             return accepted
 
     def _steps(self, batch: Batch, body: bytes, meta: dict[str, Any] | None,
-               ) -> Generator[tuple[dict[str, Any], str, str, list[str]], dict[str, Any], Accepted]:
-        """The script calls of one delivery, each answer sent back in; the tally is the return value."""
-        mapped = map_alerts(batch.alerts, self.config.inventory, self.config.intake.host_labels)
-        now = utcnow()
+               ) -> Generator[Part, dict[str, Any], Accepted]:
+        """The script calls of one delivery, each answer sent back in; the tally is the return value.
+        The documents are built as the bytes Redis is sent (never a str encoded again)."""
         inv = self.config.inventory
+        labels = self.config.intake.host_labels
+        # each alert with the server it maps to (map_alerts without its copies: the server goes into
+        # the plan and the stored JSON, which is the mapped copy's dump, without making the copy)
+        mapped = [(a, *locate(a, inv, labels)) for a in batch.alerts]
+        now = utcnow()
+        now_text = now.isoformat()
         fresh_id = new_id(now)
         plan: dict[str, Any] = {
-            "now_ms": int(now.timestamp() * 1000), "now": now.isoformat(),
+            "now_ms": int(now.timestamp() * 1000), "now": now_text,
             "wait_ms": self.wait_ms, "new_id": fresh_id, "own": "",
             "truncated": batch.truncated, "warnings": batch.warnings, "unmapped_key": UNMAPPED,
             "delivery_id": f"{second(now).replace('-', '')}{now.microsecond:06d}-{batch.source}",
         }
         new_doc = self.fresh_doc(fresh_id, now)
         # pydantic's serializer: the body, escaped as a JSON string, is most of the record
-        delivery = to_json({"source": batch.source, "received_at": plan["now"], **(meta or {}),
-                            "alerts": [m.alert.key for m in mapped],
-                            "body": body.decode("utf-8", "replace")}).decode()
+        delivery = to_json({"source": batch.source, "received_at": now_text, **(meta or {}),
+                            "alerts": [a.key for a, _, _ in mapped],
+                            "body": body.decode("utf-8", "replace")})
         opened = asked = False
         accepted = duplicates = 0
         incidents: set[str] = set()
@@ -155,10 +182,10 @@ class Intake:
         # after the last, and a sender that retries after a crash finds the stored parts duplicates
         for start in range(0, max(len(mapped), 1), PART):
             part = mapped[start:start + PART]
-            plan["alerts"] = [self._planned(m.alert, m.note, inv.affected_by(m.alert.server) if m.alert.server
-                                            else ()) for m in part]
+            plan["alerts"] = [self._planned(a, server, note, inv.affected_by(server) if server else ())
+                              for a, server, note in part]
             last = start + PART >= len(mapped)
-            answer = yield plan, new_doc, delivery if last else "", [m.alert.model_dump_json() for m in part]
+            answer = yield plan, new_doc, delivery if last else b"", [_mapped_json(a, server) for a, server, _ in part]
             opened = opened or (bool(answer.get("created")) and answer["created"] != plan["own"])
             asked = asked or bool(answer.get("due"))
             plan["own"] = answer.get("created") or plan["own"]
@@ -168,10 +195,10 @@ class Intake:
         return Accepted(accepted=accepted, duplicates=duplicates, incidents=sorted(incidents), opened=opened,
                         asked=asked)
 
-    def _planned(self, alert: Alert, note: str, clients: tuple[str, ...]) -> dict[str, Any]:
+    def _planned(self, alert: Alert, server: str | None, note: str, clients: tuple[str, ...]) -> dict[str, Any]:
         assesses = alert.event in self.assess_on
         return {"k": alert.key, "i": alert.identity, "a": int(assesses),
-                "s": alert.status, "c": list(clients), "u": alert.host if alert.server is None else "",
+                "s": alert.status, "c": list(clients), "u": alert.host if server is None else "",
                 "n": note if assesses else alert.describe()}
 
     def _queue(self, incident_id: str, generation: int, when_ms: int) -> bool:

@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import TypeAdapter
-
 from responder.inventory import Inventory
-from responder.model.alert import Alert
+from responder.model.alert import Alert, with_server
 
 
 @dataclass(frozen=True)
@@ -23,16 +21,12 @@ class Mapped:
     note: str = ""  # for an alert no label maps: which were tried
 
 
-_ALERTS = TypeAdapter(list[Alert])
-
-
 def map_alerts(alerts: list[Alert], inventory: Inventory, labels: Sequence[str]) -> list[Mapped]:
-    found = [locate(a, inventory, labels) for a in alerts]
-    # the mapped ones copied with their server in one validation (cheaper than a model_copy each)
-    copies = iter(_ALERTS.validate_python([{**a.__dict__, "server": server}
-                                           for a, (server, _) in zip(alerts, found, strict=True) if server]))
-    return [Mapped(next(copies)) if server else Mapped(a, note)
-            for a, (server, note) in zip(alerts, found, strict=True)]
+    out = []
+    for a in alerts:
+        server, note = locate(a, inventory, labels)
+        out.append(Mapped(with_server(a, server)) if server else Mapped(a, note))
+    return out
 
 
 def map_alert(alert: Alert, inventory: Inventory, labels: Sequence[str]) -> Mapped:

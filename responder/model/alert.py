@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +58,29 @@ class Alert(BaseModel):
             said = f"by {self.author}" if self.author else ""
             text += f" ({said}{': ' if said and self.comment else ''}{self.comment or ''})"
         return f"{text}: {self.summary}" if self.summary else text
+
+
+_set = object.__setattr__
+
+
+def unchecked(values: dict[str, Any], given: set[str] | frozenset[str]) -> Alert:
+    """An Alert from values that already have the field types (what a source's validated payload gave,
+    or another Alert's), built without validating them a second time: a receiver builds three per
+    delivery and validation cost as much as the rest of building them. `values` holds every field
+    (defaults too: it becomes the model's `__dict__`); `given` is what `model_fields_set` reports,
+    the fields validation would have been given. Alert has no private attributes, validators or
+    post-init that this would skip (tests/test_source_alertmanager.py compares it with validation)."""
+    alert = Alert.__new__(Alert)
+    _set(alert, "__dict__", values)
+    _set(alert, "__pydantic_fields_set__", set(given))
+    _set(alert, "__pydantic_extra__", None)
+    _set(alert, "__pydantic_private__", None)
+    return alert
+
+
+def with_server(alert: Alert, server: str) -> Alert:
+    """A copy of `alert` naming its inventory server (`model_copy(update=...)` with the same result)."""
+    return unchecked({**alert.__dict__, "server": server}, alert.__pydantic_fields_set__ | {"server"})
 
 
 def digest(*parts: object) -> str:

@@ -57,14 +57,20 @@ class Base:
         """Turn a lost Redis into StoreUnavailable, the one error callers handle."""
         try:
             yield
-        except (RedisConnectionError, RedisTimeoutError, LockError) as exc:
-            self.errors += 1
-            raise StoreUnavailable(f"the store is unavailable: {exc}") from exc
         except RedisError as exc:
-            self.errors += 1
-            if "LOADING" in str(exc) or "MISCONF" in str(exc) or "READONLY" in str(exc):
-                raise StoreUnavailable(f"the store is unavailable: {exc}") from exc
-            raise
+            unavailable = self.unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
+
+    def unavailable(self, exc: RedisError) -> StoreUnavailable | None:
+        """`guard`'s judgement of a Redis error, for a hot path that catches it itself: the
+        StoreUnavailable to raise instead, or None to let it through (counted either way)."""
+        self.errors += 1
+        if isinstance(exc, RedisConnectionError | RedisTimeoutError | LockError) or \
+                "LOADING" in str(exc) or "MISCONF" in str(exc) or "READONLY" in str(exc):
+            return StoreUnavailable(f"the store is unavailable: {exc}")
+        return None
 
     @contextlib.contextmanager
     def locked(self, name: str = "incidents", timeout: float = LOCK_TTL) -> Iterator[None]:

@@ -39,6 +39,10 @@ local pointers = {}  -- client -> open incident id (false: none)
 local counts = {}    -- list key -> its length, once read
 local gathering = nil -- the incident still gathering (its first wait_ms), once known
 local touched, due, created  -- per delivery: set by deliver()
+-- incident id -> {updated_at, truncated (when it grows), had: its stored truncated}, for the incidents
+-- the call's deliveries touched, in the order first touched: written once, at the end of the call,
+-- with what the last delivery to touch each left (each delivery's own HSET would leave the same)
+local stamps, stamped = {}, {}
 
 local function flight(iid)
   if flights[iid] == nil then
@@ -66,16 +70,33 @@ local function open_of(client)
   return nil
 end
 
--- append to an ordered list kept as a ZSET (score = position); members stay unique
+-- append to an ordered list kept as a ZSET (score = position); members stay unique. An unbounded
+-- list's members and length are remembered for the call (a storm appends its clients again and again)
+local members = {}   -- unbounded list key -> {member -> true}, as far as seen
+local cards = {}     -- unbounded list key -> its length, once read
 local function append(lkey, member, limit)
-  if redis.call('ZSCORE', lkey, member) then return end
+  local known = not limit and members[lkey]
+  if known and known[member] then return end
+  if redis.call('ZSCORE', lkey, member) then
+    if not limit then
+      if not known then known = {}; members[lkey] = known end
+      known[member] = true
+    end
+    return
+  end
   if counts[lkey] == nil then
     local last = redis.call('ZRANGE', lkey, -1, -1, 'WITHSCORES')
     counts[lkey] = last[2] and tonumber(last[2]) or 0
   end
   counts[lkey] = counts[lkey] + 1
   redis.call('ZADD', lkey, counts[lkey], member)
-  if limit then redis.call('ZREMRANGEBYRANK', lkey, 0, -(limit + 1)) end
+  if limit then
+    redis.call('ZREMRANGEBYRANK', lkey, 0, -(limit + 1))
+  else
+    if not known then known = {}; members[lkey] = known end
+    known[member] = true
+    if cards[lkey] then cards[lkey] = cards[lkey] + 1 end
+  end
 end
 
 local function note(iid, text)
@@ -136,14 +157,22 @@ local function request(iid)
   due[#due + 1] = {iid, gen, when}
 end
 
+-- incident id -> {identity, alert JSON, ...}: written at the end of the call, one HSET per incident
+-- (nothing in the call reads an incident's alerts; a later write of the same identity wins, as it would)
+local attached = {}
 local function attach(iid, a)
-  redis.call('HSET', key('incident', iid, 'alerts'), a.i, ARGV[a.x])
+  local list = attached[iid]
+  if not list then list = {}; attached[iid] = list end
+  list[#list + 1] = a.i
+  list[#list + 1] = ARGV[a.x]
   if a.u ~= '' then append(key('incident', iid, 'unmapped'), a.u) end
   note(iid, a.n)
 end
 
 local function affected_count(iid)
-  return redis.call('ZCARD', key('incident', iid, 'affected'))
+  local lkey = key('incident', iid, 'affected')
+  if cards[lkey] == nil then cards[lkey] = redis.call('ZCARD', lkey) end
+  return cards[lkey]
 end
 
 -- the open incident an alert's clients already have: the gathering one first, else the oldest
@@ -244,10 +273,18 @@ local function deliver()
   end
 
   for iid in pairs(touched) do
-    local ikey = key('incident', iid, 'intake')
-    redis.call('HSET', ikey, 'updated_at', d.now)
-    if d.truncated > 0 and tonumber(redis.call('HGET', ikey, 'truncated') or '0') < d.truncated then
-      redis.call('HSET', ikey, 'truncated', d.truncated)
+    local s = stamps[iid]
+    if not s then
+      s = {}
+      stamps[iid] = s
+      stamped[#stamped + 1] = iid
+    end
+    s.updated_at = d.now
+    if d.truncated > 0 then
+      if s.had == nil then
+        s.had = tonumber(redis.call('HGET', key('incident', iid, 'intake'), 'truncated') or '0')
+      end
+      if s.had < d.truncated and (s.truncated == nil or s.truncated < d.truncated) then s.truncated = d.truncated end
     end
     for _, w in ipairs(d.warnings) do note(iid, w) end
   end
@@ -261,5 +298,19 @@ local answers = {}
 for j, delivery in ipairs(batch.deliveries) do
   d = delivery
   answers[j] = deliver()
+end
+for iid, list in pairs(attached) do
+  local akey = key('incident', iid, 'alerts')
+  for from = 1, #list, 400 do  -- 200 alerts a command: far inside Lua's limit on unpack
+    redis.call('HSET', akey, unpack(list, from, math.min(from + 399, #list)))
+  end
+end
+for _, iid in ipairs(stamped) do
+  local s = stamps[iid]
+  if s.truncated then
+    redis.call('HSET', key('incident', iid, 'intake'), 'updated_at', s.updated_at, 'truncated', s.truncated)
+  else
+    redis.call('HSET', key('incident', iid, 'intake'), 'updated_at', s.updated_at)
+  end
 end
 return cjson.encode(answers)

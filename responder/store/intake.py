@@ -29,16 +29,22 @@ _COPIED = frozenset({"host", "port", "path", "db", "username", "password", "sock
                      "socket_connect_timeout", "health_check_interval"})
 
 
-Part = tuple[dict[str, Any], str, str, list[str]]  # (plan, new incident's document, delivery record, alerts)
+# (plan, new incident's document, delivery record, alerts): the documents as the bytes they are
+# stored as (str is encoded to UTF-8)
+Part = tuple[dict[str, Any], bytes | str, bytes | str, list[bytes] | list[str]]
 Encoded = tuple[bytes, list[bytes]]  # a Part as the script takes it: its plan's JSON, then its ARGV
 MAX_ALERTS = 500  # alerts per script call: a few milliseconds of Redis's time
+
+
+def _utf8(text: bytes | str) -> bytes:
+    return text if isinstance(text, bytes) else text.encode()
 
 
 def encode(part: Part) -> Encoded:
     """One delivery's share of a call, encoded by its own caller: a part that cannot be (text that is
     not UTF-8) fails alone, never the deliveries it would have shared a call with."""
     plan, new_doc, delivery, alerts = part
-    return to_json(plan), [new_doc.encode(), delivery.encode(), *(a.encode() for a in alerts)]
+    return to_json(plan), [_utf8(new_doc), _utf8(delivery), *(_utf8(a) for a in alerts)]
 
 
 def script_args(prefix: str, parts: list[Encoded]) -> list[bytes]:
@@ -65,7 +71,8 @@ class AsyncGroup:
         self._waiting: collections.deque[tuple[Encoded, asyncio.Future[dict[str, Any]]]] = collections.deque()
         self._committer: asyncio.Task[None] | None = None
 
-    async def __call__(self, plan: dict[str, Any], new_doc: str, delivery: str, alerts: list[str]) -> dict[str, Any]:
+    async def __call__(self, plan: dict[str, Any], new_doc: bytes | str, delivery: bytes | str,
+                       alerts: list[bytes] | list[str]) -> dict[str, Any]:
         part = encode((plan, new_doc, delivery, alerts))
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting.append((part, answer))
@@ -146,7 +153,8 @@ class Intake(Incidents):
 
     _GROUP = (Path(__file__).parent / "intake.lua").read_text()
 
-    def group_delivery(self, plan: dict[str, Any], new_doc: str, delivery: str, alerts: list[str]) -> dict[str, Any]:
+    def group_delivery(self, plan: dict[str, Any], new_doc: bytes | str, delivery: bytes | str,
+                       alerts: list[bytes] | list[str]) -> dict[str, Any]:
         """Run (part of) one delivery's grouping in Redis (responder/store/intake.lua names the fields
         of `plan`). It dedupes, places, points clients, gathers, requests assessments and stores the
         raw delivery in one atomic step: when it answers (AOF fsync always) the alerts are durable."""

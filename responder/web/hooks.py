@@ -143,8 +143,11 @@ async def read_bounded(request: web.Request, limit: int) -> bytes | None:
 async def read_body(request: web.Request, limit: int, timeout: float) -> tuple[bytes, bytes]:
     """(as sent, decoded), each within `limit` bytes and all of it within `timeout` seconds."""
     chain = encodings(request)
-    if request.content.is_eof():  # all of it has arrived (most bodies): reading cannot wait
-        raw = await read_bounded(request, limit)
+    if request.content.is_eof():  # all of it has arrived and is buffered (most bodies): take it
+        too_long = request.content_length is not None and request.content_length > limit
+        raw = None if too_long else request.content.read_nowait()
+        if raw is not None and len(raw) > limit:
+            raw = None
     else:
         try:
             async with asyncio.timeout(timeout):
