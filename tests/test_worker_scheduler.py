@@ -98,29 +98,6 @@ async def test_a_worker_grown_past_its_start_execs_afresh_and_goes_on(redis_url:
         stop(worker)
 
 
-async def test_what_a_jobs_module_costs_to_import_never_restarts_the_worker(redis_url: str, tmp_path: Path) -> None:
-    """A fresh start would import it again: only what a job leaves behind counts."""
-    conn = redis.Redis.from_url(redis_url)
-    env = {**os.environ, "RESPONDER_REDIS_URL": redis_url, "RESPONDER_WORKER_RECYCLE_MB": "20"}
-    worker = subprocess.Popen([sys.executable, "-m", "responder", "worker", "--config",
-                               str(write_config(tmp_path, INVENTORY))], cwd=ROOT, env=env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        await wait_until(lambda: conn.scard("rq:workers") == 1, "the worker registers", tries=2400)
-        (key,) = (k.decode() for k in conn.smembers("rq:workers"))
-        born = conn.hget(key, "birth")
-        queue = Queue(ASSESS_QUEUE, connection=conn)
-        jobs = [queue.enqueue("tests.support.heavy_import.small") for _ in range(3)]
-        await wait_until(lambda: all(status(conn, j.id) == "finished" for j in jobs), "the jobs run", tries=2400)
-        assert conn.hget(key, "birth") == born  # never started afresh
-        grown = queue.enqueue("tests.support.jobs.keep", 40)
-        await wait_until(lambda: status(conn, grown.id) == "finished", "the growing job runs", tries=2400)
-        await wait_until(lambda: conn.hget(key, "birth") not in (None, born), "what a job left still counts",
-                         tries=2400)
-    finally:
-        stop(worker)
-
-
 def test_a_malformed_recycle_threshold_is_one_line(redis_url: str, tmp_path: Path) -> None:
     got = subprocess.run([sys.executable, "-m", "responder", "worker", "--config",
                           str(write_config(tmp_path, INVENTORY))], cwd=ROOT, capture_output=True, text=True,
