@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import redis
-from rq import Queue
+from rq import Queue, Retry
 from rq.job import Job
 
 from responder.runtime.queues import ASSESS_QUEUE
@@ -96,6 +96,51 @@ async def test_a_worker_grown_past_its_start_execs_afresh_and_goes_on(redis_url:
         assert after.latest_result() is not None and after.latest_result().return_value == 1  # a new heap
     finally:
         stop(worker)
+
+
+async def test_what_a_jobs_module_costs_to_import_never_restarts_the_worker(redis_url: str, tmp_path: Path) -> None:
+    """A fresh start would import it again: only what a job leaves behind counts."""
+    conn = redis.Redis.from_url(redis_url)
+    env = {**os.environ, "RESPONDER_REDIS_URL": redis_url, "RESPONDER_WORKER_RECYCLE_MB": "20"}
+    worker = subprocess.Popen([sys.executable, "-m", "responder", "worker", "--config",
+                               str(write_config(tmp_path, INVENTORY))], cwd=ROOT, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await wait_until(lambda: conn.scard("rq:workers") == 1, "the worker registers", tries=2400)
+        (key,) = (k.decode() for k in conn.smembers("rq:workers"))
+        born = conn.hget(key, "birth")
+        queue = Queue(ASSESS_QUEUE, connection=conn)
+        jobs = [queue.enqueue("tests.support.heavy_import.small") for _ in range(3)]
+        await wait_until(lambda: all(status(conn, j.id) == "finished" for j in jobs), "the jobs run", tries=2400)
+        assert conn.hget(key, "birth") == born  # never started afresh
+        grown = queue.enqueue("tests.support.jobs.keep", 40)
+        await wait_until(lambda: status(conn, grown.id) == "finished", "the growing job runs", tries=2400)
+        await wait_until(lambda: conn.hget(key, "birth") not in (None, born), "what a job left still counts",
+                         tries=2400)
+    finally:
+        stop(worker)
+
+
+async def test_a_worker_killed_while_it_imports_a_jobs_module_leaves_the_job_to_be_retried(
+        redis_url: str, tmp_path: Path) -> None:
+    """The job's module is imported once RQ has marked the job started: a kill then is a job another
+    worker runs again, as a kill mid-job is, not a job gone from every queue."""
+    conn = redis.Redis.from_url(redis_url)
+    path = write_config(tmp_path, INVENTORY)
+    a = start_worker(path, redis_url)
+    b = None
+    try:
+        job = Queue(ASSESS_QUEUE, connection=conn).enqueue("tests.support.slow_import.done", retry=Retry(max=3),
+                                                           job_timeout=3600, job_id="killed-importing")
+        await wait_until(lambda: status(conn, job.id) == "started", "A starts the job", tries=2400)
+        os.kill(a.pid, signal.SIGKILL)  # within the module's 3 s import
+        a.wait()
+        b = start_worker(path, redis_url)
+        await wait_until(lambda: status(conn, job.id) == "finished", "another worker runs it again", tries=2400)
+    finally:
+        for p in (a, b):
+            if p is not None:
+                stop(p)
 
 
 def test_a_malformed_recycle_threshold_is_one_line(redis_url: str, tmp_path: Path) -> None:

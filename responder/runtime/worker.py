@@ -127,8 +127,10 @@ class ResponderWorker(SimpleWorker):
     # Grown this much past its start once a job is over and trimmed, a worker starts afresh
     # (`recycle`; `responder worker` execs itself: same pid, a new heap). What a probe shard or a join
     # leaves behind is mostly CPython's arenas pinned by a few survivors, which no collection returns:
-    # a worker that idled at 63 MB held 87-95 MB after its shard, while another worker joined.
-    RECYCLE_MB = 20.0
+    # a worker that idled at 63 MB held 81-95 MB after its shard, while another worker joined (at 20
+    # and at 10, one that held 81-84 stayed so through the join). What importing a job's module costs
+    # (10-13 MB for a fresh worker's first jobs) counts as start-up: a fresh start would pay it again.
+    RECYCLE_MB = 5.0
 
     def __init__(self, queues: Any, recycle_mb: float | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("worker_ttl", 17)  # RQ blocks for worker_ttl - 15 s between maintenance checks
@@ -177,6 +179,24 @@ class ResponderWorker(SimpleWorker):
             trim()  # an idle worker holds its start-up heap, not its last job's
         self.set_state(WorkerStatus.IDLE)
         self._recycle_if_grown()
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """RQ's bookkeeping, then the job's module imported (`_import_first`): only a job RQ has
+        marked started is retried when its worker is killed, so the import waits until then."""
+        super().prepare_job_execution(job, remove_from_intermediate_queue)
+        self._import_first(job)
+
+    def _import_first(self, job: Job) -> None:
+        """Import the job's module before it runs, and count what that cost as start-up (`recycle`):
+        the imports stay for the worker's life, and a fresh start would pay them again."""
+        before = rss_mb()
+        try:
+            job.func  # noqa: B018 -- resolving it imports its module
+        except Exception:  # RQ reports a job it cannot import when it runs it
+            return
+        after = rss_mb()
+        if self._start_rss is not None and before is not None and after is not None and after > before:
+            self._start_rss += after - before
 
     def _keep_beating(self, job: Job, execution: Execution, done: threading.Event) -> None:
         while not done.wait(self.job_monitoring_interval):
