@@ -70,14 +70,19 @@ async def test_a_sigkilled_workers_scheduling_moves_to_another_worker(redis_url:
                 stop(p)
 
 
+def start_recycling_worker(redis_url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """A `responder worker` that starts afresh 20 MB past its start."""
+    env = {**os.environ, "RESPONDER_REDIS_URL": redis_url, "RESPONDER_WORKER_RECYCLE_MB": "20"}
+    return subprocess.Popen([sys.executable, "-m", "responder", "worker", "--config",
+                             str(write_config(tmp_path, INVENTORY))], cwd=ROOT, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def test_a_worker_grown_past_its_start_execs_afresh_and_goes_on(redis_url: str, tmp_path: Path) -> None:
     """A job leaves 40 MB behind: the worker execs itself (same pid, so serve's supervisor and systemd see
     no exit), registers again with RQ under the same name, and takes the next job."""
     conn = redis.Redis.from_url(redis_url)
-    env = {**os.environ, "RESPONDER_REDIS_URL": redis_url, "RESPONDER_WORKER_RECYCLE_MB": "20"}
-    worker = subprocess.Popen([sys.executable, "-m", "responder", "worker", "--config",
-                               str(write_config(tmp_path, INVENTORY))], cwd=ROOT, env=env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = start_recycling_worker(redis_url, tmp_path)
     try:
         await wait_until(lambda: conn.scard("rq:workers") == 1, "the worker registers", tries=2400)
         (first,) = conn.smembers("rq:workers")
@@ -101,10 +106,7 @@ async def test_a_worker_grown_past_its_start_execs_afresh_and_goes_on(redis_url:
 async def test_what_a_jobs_module_costs_to_import_never_restarts_the_worker(redis_url: str, tmp_path: Path) -> None:
     """A fresh start would import it again: only what a job leaves behind counts."""
     conn = redis.Redis.from_url(redis_url)
-    env = {**os.environ, "RESPONDER_REDIS_URL": redis_url, "RESPONDER_WORKER_RECYCLE_MB": "20"}
-    worker = subprocess.Popen([sys.executable, "-m", "responder", "worker", "--config",
-                               str(write_config(tmp_path, INVENTORY))], cwd=ROOT, env=env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = start_recycling_worker(redis_url, tmp_path)
     try:
         await wait_until(lambda: conn.scard("rq:workers") == 1, "the worker registers", tries=2400)
         (key,) = (k.decode() for k in conn.smembers("rq:workers"))

@@ -153,6 +153,13 @@ def _whys(incident: Incident, scopes: Mapping[str, object] | None = None) -> dic
     return out
 
 
+def _with_verdicts(store: Store, incident: Incident) -> Incident | None:
+    """The incident read without its verdicts, given them; read whole again when a newer assessment
+    wrote others meanwhile (None: it is gone)."""
+    with store.guard():
+        return incident if store.read_verdicts(incident) else store.get_incident(incident.id)
+
+
 def _anyone(config: Config, scopes: Collection[str]) -> bool:
     """Whether any channel has a recipient for one of these scopes, whatever the verdicts say (`plan`
     picks among them by severity): with none, there is nothing to render or send."""
@@ -176,9 +183,7 @@ async def notify(store: Store, config: Config, incident_id: str, state: str,
     if state.isdigit():
         if not _anyone(config, batch_of(incident, int(state))):
             return []
-        with store.guard():
-            if not store.read_verdicts(incident):  # a newer assessment meanwhile: all of it again
-                incident = store.get_incident(incident_id)
+        incident = _with_verdicts(store, incident)
         if incident is None:
             return None
         scopes = batch_of(incident, int(state))
@@ -187,8 +192,7 @@ async def notify(store: Store, config: Config, incident_id: str, state: str,
         wanted = plan(config, incident, scopes)
         why = _whys(incident, scopes)
     elif _legacy(incident, state):
-        with store.guard():
-            incident = store.get_incident(incident_id)
+        incident = _with_verdicts(store, incident)
         if incident is None:
             return None
         wanted = plan(config, incident)
