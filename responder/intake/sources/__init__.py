@@ -37,10 +37,15 @@ def validated(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = pydantic_problems(exc)
-        field, _, message = problems[0].partition(": ")
-        extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise PayloadError(message + extra, field=field) from None
+        raise payload_error(exc) from None
+
+
+def payload_error(exc: ValidationError) -> PayloadError:
+    """The PayloadError for a failed validation: the first field that is wrong, and how many more."""
+    problems = pydantic_problems(exc)
+    field, _, message = problems[0].partition(": ")
+    extra = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return PayloadError(message + extra, field=field)
 
 
 def decode_json(body: bytes) -> Any:
