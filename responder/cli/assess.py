@@ -24,6 +24,7 @@ from responder.lifecycle import maintenance
 from responder.lifecycle.settle import settle
 from responder.model.alert import utcnow
 from responder.model.incident import Incident, new_id
+from responder.runtime.loop import run as run_loop
 
 if TYPE_CHECKING:
     from responder.store import Store
@@ -66,7 +67,7 @@ def _assess_inline(cfg: Config, incident: Incident, *, as_json: bool, notify: bo
     # the bar's total builds every target once more: only for a bar someone sees
     total = sum(len(inv.targets(c, servers=servers, services=services)) for c in incident.affected) if show else 0
     with progress_bar(err, total, show) as advance:
-        verdicts = asyncio.run(assess(cfg, incident.affected, servers=servers, services=services,
+        verdicts = run_loop(assess(cfg, incident.affected, servers=servers, services=services,
                                       alerts=incident.alerts, evidence=evidence,
                                       on_result=advance if show else None))
     # the job's own rules (status, headline, maintenance); no store here, so no "what changed"

@@ -15,7 +15,6 @@ import logging
 import signal
 from pathlib import Path
 
-import uvloop
 from aiohttp import web
 
 from responder.config import Config
@@ -23,6 +22,7 @@ from responder.errors import ResponderError
 from responder.redact import install_log_redaction
 from responder.runtime.connections import GuardedRunner
 from responder.runtime.embedded import EmbeddedRedis, redis_url
+from responder.runtime.loop import run as run_loop
 from responder.runtime.memory import trim
 from responder.runtime.supervisor import Supervisor
 from responder.store import Store, connect
@@ -135,7 +135,4 @@ async def _serve(config: Config, config_path: str | None, workers: int) -> None:
 def run(config: Config, config_path: str | None, workers: int) -> None:
     """Serve until interrupted; logging is configured by the caller (runtime/logs), redacted here."""
     install_log_redaction(config)
-    # uvloop's transports and loop are C: each webhook's reads, writes and wake-ups cost less than
-    # on asyncio's own loop, and the receiver is CPU-bound on one core under a storm
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(config, config_path, workers))
+    run_loop(_serve(config, config_path, workers))
