@@ -67,6 +67,19 @@ async def test_storm_is_stored_before_the_answer(client: TestClient, store: Stor
     assert scheduled == [f"assess-{incident.id}-1"]
 
 
+async def test_the_kept_record_holds_the_body_as_sent(client: TestClient, store: Store) -> None:
+    """The record kept for replay holds the body as a JSON string: what json.loads gives back is the body's
+    text exactly (slashes, tabs, quotes, accents, emoji, an escaped lone surrogate), after the other keys."""
+    message = json.loads((PAYLOADS / "alertmanager-firing-single.json").read_bytes())
+    message["alerts"][0]["annotations"]["summary"] = 'a/b\t"q" caf\u00e9 \u2603 \U0001f525 \\ud800 \x7f'
+    body = json.dumps(message, ensure_ascii=False).replace("\\\\ud800", "\\ud800").encode()
+    status, _ = await post(client, body)
+    assert status == 202
+    [raw] = store.deliveries()
+    assert raw["body"] == body.decode()
+    assert list(raw) == ["source", "received_at", "remote", "user_agent", "alerts", "body"]
+
+
 async def test_redelivery_makes_no_second_incident(client: TestClient, store: Store) -> None:
     body = (PAYLOADS / "alertmanager-firing-storm.json").read_bytes()
     _, first = await post(client, body)
