@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
+from pydantic_core import to_json
 
 from responder.errors import PayloadError, StoreUnavailable
 from responder.intake.sources import SOURCES, parser_for
@@ -243,7 +244,8 @@ async def receive(request: web.Request) -> web.StreamResponse:
         answer["duplicates"] = accepted.duplicates
     if batch.warnings:
         answer["warnings"] = batch.warnings
-    return web.json_response(answer, status=202)
+    # the answer's bytes at once: json_response (json.dumps, then the text encoded) took twice as long
+    return web.Response(body=to_json(answer), status=202, content_type="application/json", charset="utf-8")
 
 
 async def _recover(app: web.Application) -> Any:
