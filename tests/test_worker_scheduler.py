@@ -42,6 +42,8 @@ async def test_the_scheduler_is_a_thread_that_moves_scheduled_jobs(redis_url: st
             timedelta(seconds=1), "tests.support.jobs.hold_first_run", 0, job_id="later")
         await wait_until(lambda: status(conn, job.id) == "finished", "the scheduled job is queued and run",
                          tries=2400)
+        # refreshed by its heartbeats since, never for longer (RQ's own TTL would be a minute)
+        assert 0 < int(conn.ttl(f"rq:scheduler-lock:{ASSESS_QUEUE}")) <= 5  # type: ignore[arg-type]
         assert children(worker.pid) == []  # no scheduler process, no work horse
     finally:
         stop(worker)

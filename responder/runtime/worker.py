@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -17,7 +18,8 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
-from rq.utils import now
+from rq.scripts import ACQUIRE_OR_REFRESH_LOCK_SCRIPT, acquire_or_refresh_lock
+from rq.utils import now, utcformat
 from rq.worker import WorkerStatus
 
 from responder.runtime.lifeline import tie_forks
@@ -49,9 +51,10 @@ class ThreadScheduler(RQScheduler):
 
     RQ holds a scheduler's locks for `interval + 60` s, so the locks of a scheduler that was killed
     block every other scheduler for a minute (retries and deadline joins wait that long). Here each
-    lock is cut to LOCK_TTL right after RQ takes or refreshes it, the thread refreshes it every
-    `interval`, and a worker that holds no lock tries for it on every round: a SIGKILLed worker's
-    scheduling moves to another worker within seconds."""
+    lock is taken and refreshed with LOCK_TTL in the same script call RQ uses (never set for a minute
+    first and shortened after: a worker killed in between held it that long), the thread refreshes
+    it every `interval`, and a worker that holds no lock tries for it on every round: a SIGKILLed
+    worker's scheduling moves to another worker within seconds."""
 
     LOCK_TTL = 5
 
@@ -59,22 +62,34 @@ class ThreadScheduler(RQScheduler):
         super().__init__(*args, **kwargs)
         self.halt = threading.Event()
 
-    def _shorten(self) -> None:
-        with self.connection.pipeline(transaction=False) as pipe:
-            for name in self._acquired_locks:
-                pipe.expire(self.get_locking_key(name), self.LOCK_TTL)
-            pipe.execute()
-
     def acquire_locks(self, auto_start: bool = False) -> Any:
-        got = super().acquire_locks(auto_start=False)
-        self._shorten()
+        """RQ's `acquire_locks` (the queues whose lock this scheduler now holds), at LOCK_TTL."""
+        got = {name for name in self._queue_names
+               if acquire_or_refresh_lock(self.connection, self.get_locking_key(name), self.name,
+                                          self.LOCK_TTL) != "taken"}
+        self._scheduled_job_registries = []  # as RQ does: rebuilt for the queues held now
+        self._acquired_locks = got
+        self.lock_acquisition_time = datetime.now()  # type: ignore[assignment]  # RQ declares it None, sets it so
         if got and auto_start and (self._process is None or not self._process.is_alive()):
             self.start()
         return got
 
     def heartbeat(self) -> None:
-        super().heartbeat()
-        self._shorten()
+        """RQ's `heartbeat`, the locks refreshed at LOCK_TTL: a lock another scheduler took is dropped."""
+        self.last_heartbeat = now()
+        names = sorted(self._acquired_locks)
+        script = self.connection.register_script(ACQUIRE_OR_REFRESH_LOCK_SCRIPT)
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, "last_heartbeat", utcformat(self.last_heartbeat))
+            pipe.expire(self.key, self.interval + 60)
+            for name in names:
+                script(keys=[self.get_locking_key(name)], args=[self.name, self.LOCK_TTL], client=pipe)
+            outcomes = pipe.execute()[2:]
+        lost = {name for name, outcome in zip(names, outcomes, strict=True) if outcome == 0}
+        if lost:
+            log.warning("scheduler: another scheduler holds the lock of %s now", ", ".join(sorted(lost)))
+            self._acquired_locks -= lost
+            self._scheduled_job_registries = []
 
     def start(self) -> Any:
         self._status = self.Status.STARTED
