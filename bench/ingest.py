@@ -220,11 +220,8 @@ def responders(directory: Path, count: int, redis_url: str | None,
             urls.append(f"http://127.0.0.1:{port}")
         for proc, url in zip(procs, urls, strict=True):
             wait_http(f"{url}/readyz", proc=proc)
-        if capped is None:
+        with contextlib.nullcontext() if capped is None else cpu_capped([p.pid for p in procs], capped):
             yield urls
-        else:
-            with cpu_capped([p.pid for p in procs], capped):
-                yield urls
     finally:
         for proc in procs:
             stop_tree(proc)

@@ -68,8 +68,8 @@ def _assess_inline(cfg: Config, incident: Incident, *, as_json: bool, notify: bo
     total = sum(len(inv.targets(c, servers=servers, services=services)) for c in incident.affected) if show else 0
     with progress_bar(err, total, show) as advance:
         verdicts = run_loop(assess(cfg, incident.affected, servers=servers, services=services,
-                                      alerts=incident.alerts, evidence=evidence,
-                                      on_result=advance if show else None))
+                                   alerts=incident.alerts, evidence=evidence,
+                                   on_result=advance if show else None))
     # the job's own rules (status, headline, maintenance); no store here, so no "what changed"
     settle(incident, verdicts, {}, maintenance.from_inventory(cfg), cfg, utcnow())
     if notify:
