@@ -86,6 +86,9 @@ class ThreadScheduler(RQScheduler):
                 script(keys=[self.get_locking_key(name)], args=[self.name, self.LOCK_TTL], client=pipe)
             outcomes = pipe.execute()[2:]
         lost = {name for name, outcome in zip(names, outcomes, strict=True) if outcome == 0}
+        lapsed = [name for name, outcome in zip(names, outcomes, strict=True) if outcome == 1]
+        if lapsed:  # held by nobody in between (this thread was late): taken again, as RQ says too
+            log.warning("scheduler: the lock of %s had lapsed; taken again", ", ".join(lapsed))
         if lost:
             log.warning("scheduler: another scheduler holds the lock of %s now", ", ".join(sorted(lost)))
             self._acquired_locks -= lost
